@@ -1,0 +1,280 @@
+"""The `actorflow` command: run, validate, visualize, serve and bench agentflow.toml systems.
+
+The only module that configures logging or prints. Exit status: 0 ok, 1 the dispatch (or the
+runtime) failed, 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from actorflow.config import AgentFlowConfig, load_config
+from actorflow.events import DispatchResult, Event, describe_error
+from actorflow.exceptions import ActorflowError, ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+ORCHESTRATION_FLAGS = {
+    "orchestration_mode": "mode",
+    "collaborative_agents": "collaborative_agents",
+    "sequential_agents": "sequential_agents",
+    "loop_agent": "loop_agent",
+    "max_iterations": "max_iterations",
+    "orchestration_timeout": "timeout_seconds",
+    "failure_threshold": "failure_threshold",
+    "max_concurrency": "max_concurrency",
+}
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, UsageError) as err:
+        print(f"actorflow: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ActorflowError as err:
+        print(f"actorflow: {describe_error(err)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("actorflow: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.address:
+        config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"address": args.address})})
+    check_handlers(config)
+    event = Event(_target(args.target, config), _data(args), _meta(args.meta))
+    if args.visualize:
+        _visualize(config, Path(args.visualize_output), quiet=args.json)
+
+    from actorflow.runtime.runner import Runner  # Ray is imported only for commands that need it
+
+    logging.getLogger().setLevel(config.runtime.log_level.upper())
+    runner = Runner(config)
+    try:
+        runner.start(log_to_driver=not args.json)
+        try:
+            result = runner.dispatch(event)
+            error: ActorflowError | None = None
+        except ActorflowError as err:
+            result, error = err.result, err
+    finally:
+        runner.stop()
+
+    if args.json:
+        if result is not None:
+            print(json.dumps(result.to_dict(), default=str))
+    elif result is not None:
+        print(summary(result))
+    if error is not None:
+        print(f"actorflow: dispatch failed: {describe_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    check_handlers(config)
+    print(describe_config(config))
+    return EXIT_OK
+
+
+def cmd_visualize(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _visualize(config, Path(args.output), quiet=False)
+    return EXIT_OK
+
+
+def _visualize(config: AgentFlowConfig, out_dir: Path, *, quiet: bool) -> None:
+    from actorflow import mermaid
+
+    path = mermaid.write(config, out_dir)
+    if not quiet:
+        print(mermaid.render(config))
+        print(f"wrote {path}", file=sys.stderr)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> AgentFlowConfig:
+    overrides = {key: getattr(args, flag, None) for flag, key in ORCHESTRATION_FLAGS.items()}
+    return load_config(args.config, env=args.env, overrides=overrides)
+
+
+def check_handlers(config: AgentFlowConfig) -> None:
+    """Every agent the orchestration reaches needs `handler = "module:attr"` that imports."""
+    from actorflow.runtime.handlers import import_handler
+
+    orchestration = config.orchestration
+    needed = orchestration.named_agents() or [n for n, a in config.agents.items() if a.enabled]
+    if not needed:
+        raise ConfigError(f"{config.source or 'the configuration'} defines no agents to run")
+    missing = [name for name in needed if not config.agent(name).handler]
+    if missing:
+        raise ConfigError(
+            f"{config.source or 'the configuration'}: no handler for agent(s) {', '.join(missing)}; "
+            f'the CLI registers nothing in code, so give each [agents.NAME] section a handler = "package.module:attribute"'
+        )
+    for name in needed:
+        import_handler(config.agent(name).handler, agent=name)
+
+
+def _target(target: str | None, config: AgentFlowConfig) -> str:
+    """The --target, else the orchestration's entry agent (route: the first enabled agent)."""
+    if target:
+        if target not in config.agents:
+            known = ", ".join(config.agents) or "(none)"
+            raise UsageError(f"--target {target!r} is not an agent of this configuration; its agents: {known}")
+        return target
+    o = config.orchestration
+    entry = {
+        "collaborative": o.collaborative_agents[:1],
+        "sequential": o.sequential_agents[:1],
+        "loop": [o.loop_agent] if o.loop_agent else [],
+        "mixed": o.collaborative_agents[:1],
+    }.get(o.mode, [])
+    entry = entry or [n for n, a in config.agents.items() if a.enabled]
+    if not entry:
+        raise UsageError("no --target given and the configuration has no enabled agent to default to")
+    return entry[0]
+
+
+def _data(args: argparse.Namespace) -> dict[str, Any]:
+    if args.data and args.data_file:
+        raise UsageError("give --data or --data-file, not both")
+    text, where = (args.data, "--data") if args.data else (None, None)
+    if args.data_file:
+        try:
+            text, where = Path(args.data_file).read_text(), args.data_file
+        except OSError as err:
+            raise UsageError(f"cannot read --data-file {args.data_file}: {err.strerror}") from None
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{where} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _meta(pairs: list[str]) -> dict[str, str]:
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--meta takes key=value, got {pair!r}")
+        meta[key] = value
+    return meta
+
+
+def summary(result: DispatchResult) -> str:
+    """A readable account of a dispatch: each agent run, then the final state."""
+    lines = [
+        f"{'ok' if result.ok else 'FAILED'}: {result.mode} dispatch of event {result.event_id} "
+        f"in {result.duration * 1000:.1f} ms",
+        f"  {'agent':<20} {'status':<13} {'ms':>9}  attempt  detail",
+    ]
+    for run in result.runs:
+        detail = []
+        if run.phase:
+            detail.append(f"phase={run.phase}")
+        if run.iteration is not None:
+            detail.append(f"iteration={run.iteration}")
+        if run.error:
+            detail.append(run.error)
+        lines.append(f"  {run.agent:<20} {run.status:<13} {run.duration * 1000:>9.1f}  {run.attempt:>7}  {' '.join(detail)}")
+    if result.iterations is not None:
+        lines.append(f"iterations: {result.iterations} ({result.completion_reason})")
+    if result.failed_agents:
+        lines.append(f"failed agents: {', '.join(result.failed_agents)}")
+    lines.append("final state:")
+    lines.append(json.dumps(result.state.to_dict(), indent=2, default=str, sort_keys=True))
+    return "\n".join(lines)
+
+
+def describe_config(config: AgentFlowConfig) -> str:
+    o = config.orchestration
+    wiring = {
+        "route": "each event goes to its target (or metadata route) agent",
+        "collaborative": " | ".join(o.collaborative_agents or [n for n, a in config.agents.items() if a.enabled])
+        + "  (in parallel, merged in this order)",
+        "sequential": " -> ".join(o.sequential_agents),
+        "loop": f"{o.loop_agent} repeated until loop_complete, at most {o.max_iterations} times",
+        "mixed": f"[{' | '.join(o.collaborative_agents)}] -> " + " -> ".join(o.sequential_agents),
+    }[o.mode]
+    lines = [
+        f"{config.source or 'configuration'}: valid",
+        f"  flow:     {config.agent_flow.name} {config.agent_flow.version}",
+        f"  mode:     {o.mode} (timeout {o.timeout_seconds}s, failure_threshold {o.failure_threshold}, "
+        f"max_concurrency {o.max_concurrency}, retries {o.max_retries})",
+        f"  wiring:   {wiring}",
+        "  agents:",
+    ]
+    for name, agent in config.agents.items():
+        state = "enabled" if agent.enabled else "disabled"
+        lines.append(f"    {name:<18} {agent.role or '-':<20} {state:<8} handler={agent.handler or '(none)'}")
+    lines.extend(f"  warning:  {w}" for w in config.warnings)
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actorflow", description="Actor-model multi-agent orchestration on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", help="path to an agentflow.toml")
+        p.add_argument("--env", help="environment layer: configs/environments/ENV.toml (default: $ACTORFLOW_ENV)")
+        p.add_argument("--orchestration-mode", choices=["route", "collaborative", "collaborate", "sequential", "loop", "mixed"])
+        p.add_argument("--collaborative-agents", metavar="A,B", help="comma-separated agent names")
+        p.add_argument("--sequential-agents", metavar="A,B", help="comma-separated agent names")
+        p.add_argument("--loop-agent", metavar="A")
+        p.add_argument("--max-iterations", type=int, metavar="N")
+        p.add_argument("--orchestration-timeout", type=float, metavar="S", help="whole-dispatch deadline in seconds")
+        p.add_argument("--failure-threshold", type=float, metavar="F", help="0.0-1.0")
+        p.add_argument("--max-concurrency", type=int, metavar="N")
+
+    run = sub.add_parser("run", help="dispatch one event through the configured orchestration")
+    with_config(run)
+    run.add_argument("--target", help="the event's target agent (default: the orchestration's entry agent)")
+    run.add_argument("--data", help="event data as a JSON object")
+    run.add_argument("--data-file", help="file holding the event data as a JSON object")
+    run.add_argument("--meta", action="append", default=[], metavar="K=V", help="event metadata (repeatable)")
+    run.add_argument("--address", help="Ray cluster address to join (default: embedded local Ray)")
+    run.add_argument("--json", action="store_true", help="print only the DispatchResult JSON on stdout")
+    run.add_argument("--visualize", action="store_true", help="also write a Mermaid diagram of the flow")
+    run.add_argument("--visualize-output", default="diagrams", metavar="DIR")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check a configuration and its handlers without running anything")
+    with_config(validate)
+    validate.set_defaults(func=cmd_validate)
+
+    visualize = sub.add_parser("visualize", help="write a Mermaid diagram of the configured orchestration")
+    with_config(visualize)
+    visualize.add_argument("--output", default="diagrams", metavar="DIR")
+    visualize.set_defaults(func=cmd_visualize)
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

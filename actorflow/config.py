@@ -1,0 +1,506 @@
+"""agentflow.toml: the pydantic models of the configuration schema, and `load_config()`.
+
+`load_config(path)` reads the TOML file, layers `environments/<env>.toml` over it when an
+environment is selected, applies the CLI-style orchestration overrides and validates the result.
+Every mistake (file, layer or override) becomes one `ConfigError` whose message is a single
+readable paragraph naming the file, the dotted key path, the bad value and what is allowed.
+
+AgenticGoKit sections actorflow does not use are accepted with a warning; `[error_routing]`
+retry and circuit-breaker settings are mapped onto `[orchestration.retry]` and
+`[orchestration.circuit_breaker]` where those do not set them. Importing this module does not
+import Ray.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from actorflow._config_compat import (
+    IGNORED_SECTIONS,
+    ignored_warnings,
+    map_error_routing,
+    strip_ignored,
+)
+from actorflow._config_messages import (
+    Origins,
+    Problem,
+    Problems,
+    config_error,
+    describe_errors,
+    suggest,
+    toml_key,
+)
+from actorflow.exceptions import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Mode",
+    "MODES",
+    "AgentFlowMeta",
+    "LLMConfig",
+    "RuntimeConfig",
+    "RetryConfig",
+    "CircuitBreakerConfig",
+    "OrchestrationConfig",
+    "AgentConfig",
+    "ServeConfig",
+    "AgentFlowConfig",
+    "OVERRIDABLE",
+    "IGNORED_SECTIONS",
+    "DEFAULT_RETRYABLE_ERRORS",
+    "load_config",
+]
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["route", "collaborative", "sequential", "loop", "mixed"]
+MODES: tuple[str, ...] = get_args(Mode)
+_MODE_ALIASES = {"collaborate": "collaborative"}
+
+OVERRIDABLE: tuple[str, ...] = (
+    "mode", "collaborative_agents", "sequential_agents", "loop_agent", "max_iterations",
+    "timeout_seconds", "failure_threshold", "max_concurrency", "retry_attempts",
+)
+"""Orchestration keys that `load_config(overrides=...)` and `with_overrides()` accept."""
+
+DEFAULT_RETRYABLE_ERRORS: tuple[str, ...] = (
+    "TimeoutError", "ConnectionError", "ConnectionResetError", "ConnectionRefusedError",
+    "ConnectionAbortedError", "BrokenPipeError",
+)
+
+AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+_MODE_KEYS: dict[str, tuple[str, ...]] = {
+    "route": (), "collaborative": ("collaborative_agents",), "sequential": ("sequential_agents",),
+    "loop": ("loop_agent",), "mixed": ("collaborative_agents", "sequential_agents"),
+}
+"""The orchestration keys naming the agents each mode runs, in running order."""
+_HANDLER_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class AgentFlowMeta(_Section):
+    """`[agent_flow]`: what the flow is called."""
+
+    name: str = "actorflow"
+    """Name of the flow (used in diagrams, actor names and logs)."""
+    version: str = "0.1.0"
+    """Version of the flow definition."""
+
+
+class LLMConfig(_Section):
+    """`[llm]`: model settings handed to handlers; actorflow itself calls no LLM."""
+
+    provider: str | None = None
+    """LLM provider name, e.g. "ollama" or "openai"."""
+    model: str | None = None
+    """Model name, e.g. "gemma3:1b"."""
+    temperature: float = Field(0.7, ge=0, le=2)
+    """Sampling temperature, 0.0-2.0."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Maximum tokens to generate."""
+    base_url: str | None = None
+    """Custom endpoint of the provider."""
+    timeout_seconds: float | None = Field(None, gt=0)
+    """Timeout of one LLM call."""
+    top_p: float | None = Field(None, ge=0, le=1)
+    """Nucleus sampling mass (AgenticGoKit key)."""
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    """Frequency penalty (AgenticGoKit key)."""
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    """Presence penalty (AgenticGoKit key)."""
+
+
+class RuntimeConfig(_Section):
+    """`[runtime]`: where Ray runs."""
+
+    address: str = ""
+    """Ray cluster address; "" starts an embedded local Ray (unless RAY_ADDRESS is set)."""
+    namespace: str = Field("actorflow", min_length=1)
+    """Ray namespace of the actors."""
+    num_cpus: int | None = Field(None, ge=0)
+    """CPUs of the embedded local Ray; None sizes it to the machine."""
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    """Log level for the CLI and the Ray workers ("warn" is accepted for "warning")."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _normalize_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warning" if value == "warn" else value
+        return value
+
+
+class RetryConfig(_Section):
+    """`[orchestration.retry]`: retries of retryable agent failures."""
+
+    max_retries: int | None = Field(None, ge=0)
+    """Retries after the first attempt; None takes `orchestration.retry_attempts`."""
+    initial_delay_seconds: float = Field(1.0, ge=0)
+    """Delay before the first retry."""
+    max_delay_seconds: float = Field(30.0, ge=0)
+    """Cap on the delay between retries."""
+    backoff_factor: float = Field(2.0, ge=1)
+    """Multiplier of the delay after each retry."""
+    jitter: bool = True
+    """Randomize each delay to avoid retry storms."""
+    retryable_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_RETRYABLE_ERRORS))
+    """Exception class names that are retried (actor death and agent timeouts always are)."""
+
+
+class CircuitBreakerConfig(_Section):
+    """`[orchestration.circuit_breaker]`: one breaker per agent."""
+
+    failure_threshold: int = Field(5, ge=1)
+    """Consecutive failures that open the circuit."""
+    reset_timeout_seconds: float = Field(30.0, gt=0)
+    """Time an open circuit waits before going half-open."""
+    half_open_successes: int = Field(3, ge=1)
+    """Successful trial calls that close a half-open circuit."""
+    half_open_max_calls: int = Field(1, ge=1)
+    """Trial calls allowed at once while half-open."""
+
+
+class OrchestrationConfig(_Section):
+    """`[orchestration]`: which pattern runs and its limits."""
+
+    mode: Mode = "route"
+    """route | collaborative (alias "collaborate") | sequential | loop | mixed; case-insensitive."""
+    timeout_seconds: float = Field(30.0, gt=0)
+    """Deadline of a whole dispatch."""
+    max_iterations: int = Field(10, ge=1)
+    """Loop bound of the loop mode."""
+    retry_attempts: int = Field(3, ge=0)
+    """Shorthand for `retry.max_retries` (used when that is not set)."""
+    collaborative_agents: list[AgentName] = Field(default_factory=list)
+    """Agents run in parallel (collaborative, mixed); empty in collaborative = all enabled."""
+    sequential_agents: list[AgentName] = Field(default_factory=list)
+    """Agents run in order (sequential, mixed)."""
+    loop_agent: AgentName | None = None
+    """The agent the loop mode repeats."""
+    max_concurrency: int = Field(5, ge=1)
+    """Concurrent agent calls inside one dispatch."""
+    failure_threshold: float = Field(0.5, ge=0, le=1)
+    """Fraction of failed collaborative agents tolerated (0 = none)."""
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    """Retry policy."""
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+    """Per-agent circuit breaker."""
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _normalize_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return _MODE_ALIASES.get(value, value)
+        return value
+
+    @field_validator("loop_agent", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def max_retries(self) -> int:
+        """Effective retry count: `retry.max_retries` if set, else `retry_attempts`."""
+        return self.retry_attempts if self.retry.max_retries is None else self.retry.max_retries
+
+    def named_agents(self) -> list[str]:
+        """The agents the current mode names, in order, each once (route names none)."""
+        names: list[str] = []
+        for key in _MODE_KEYS[self.mode]:
+            value = getattr(self, key)
+            names += [value] if isinstance(value, str) else value or []
+        return list(dict.fromkeys(names))
+
+
+class AgentConfig(_Section):
+    """`[agents.NAME]`: one agent and the Ray actor(s) that run it."""
+
+    role: str = ""
+    """Short role, shown in diagrams and the HTTP agent list."""
+    description: str = ""
+    """What the agent does."""
+    system_prompt: str = ""
+    """Prompt for LLM-backed handlers."""
+    enabled: bool = True
+    """A disabled agent gets no actor and may not be named by the mode's lists."""
+    capabilities: list[str] = Field(default_factory=list)
+    """Free-form capability tags."""
+    handler: str | None = None
+    """Handler to import, "package.module:attribute" (a function or an Agent subclass)."""
+    timeout_seconds: float | None = Field(None, gt=0)
+    """Timeout of one run of this agent; None = bounded by the dispatch deadline only."""
+    max_concurrency: int = Field(1, ge=1)
+    """Messages one actor handles at once (1 = classic one-at-a-time mailbox)."""
+    mailbox_size: int = Field(1000, ge=1)
+    """Pending messages per actor before MailboxFullError (Ray max_pending_calls)."""
+    replicas: int = Field(1, ge=1)
+    """Actors in this agent's pool."""
+    num_cpus: float | None = Field(None, ge=0)
+    """CPUs reserved per actor (Ray's default when None)."""
+    num_gpus: float | None = Field(None, ge=0)
+    """GPUs reserved per actor."""
+    resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    """Custom Ray resources reserved per actor."""
+    max_restarts: int = Field(-1, ge=-1)
+    """Ray restarts of a dead actor (-1 = unlimited, 0 = none)."""
+
+    @field_validator("handler")
+    @classmethod
+    def _check_handler(cls, value: str | None) -> str | None:
+        if value is not None and not _HANDLER_RE.match(value):
+            raise ValueError('must look like "package.module:attribute"')
+        return value
+
+
+class ServeConfig(_Section):
+    """`[serve]`: the Ray Serve HTTP application."""
+
+    host: str = "127.0.0.1"
+    """Interface the HTTP proxy binds."""
+    port: int = Field(8000, ge=1, le=65535)
+    """HTTP port."""
+    route_prefix: str = "/"
+    """URL prefix of the application; starts with "/"."""
+    num_replicas: int = Field(1, ge=1)
+    """Serve replicas of the ingress deployment."""
+    max_ongoing_requests: int = Field(64, ge=1)
+    """Concurrent requests per replica (Serve's own default of 5 is too low here)."""
+
+    @field_validator("route_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError('must start with "/"')
+        return value
+
+
+class AgentFlowConfig(_Section):
+    """A whole agentflow.toml. `AgentFlowConfig()` is valid: route mode, no agents."""
+
+    agent_flow: AgentFlowMeta = Field(default_factory=AgentFlowMeta)
+    """`[agent_flow]`."""
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    """`[llm]`."""
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    """`[runtime]`."""
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+    """`[orchestration]`."""
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    """`[agents.NAME]` sections, in file order."""
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    """`[serve]`."""
+
+    _source: str | None = PrivateAttr(None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def source(self) -> str | None:
+        """Path of the base file this config was loaded from (None when built in code)."""
+        return self._source
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about ignored AgenticGoKit sections and keys, one per entry."""
+        return list(self._warnings)
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> AgentFlowConfig:
+        orch, problems = self.orchestration, []
+        for key in _MODE_KEYS[orch.mode]:
+            value = getattr(orch, key)
+            names = [value] if isinstance(value, str) else value or []
+            if not names and orch.mode != "collaborative":
+                what = "an agent name" if key == "loop_agent" else "a non-empty list of agents"
+                problems.append((("orchestration", key), f'mode "{orch.mode}" needs {what}'))
+            for name in dict.fromkeys(names):
+                if name in self.agents and not self.agents[name].enabled:
+                    problems.append((("orchestration", key), f'names agent "{name}", whose '
+                                     f"[agents.{toml_key(name)}] section has enabled = false"))
+        if problems:
+            raise Problems(problems)
+        return self
+
+    def agent(self, name: str) -> AgentConfig:
+        """The `[agents.NAME]` section, or the defaults when the file has none."""
+        return self.agents[name] if name in self.agents else AgentConfig()
+
+    def enabled_agents(self) -> list[str]:
+        """Names of the `[agents.*]` sections with `enabled = true`, in file order."""
+        return [name for name, agent in self.agents.items() if agent.enabled]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> AgentFlowConfig:
+        """Validate a parsed agentflow.toml (as a dict) like `load_config` does a file."""
+        return _load_layers(source or "<config>", copy.deepcopy(dict(data)), None, overrides,
+                            source=source)
+
+    def with_overrides(self, **overrides: Any) -> AgentFlowConfig:
+        """A new validated copy with orchestration overrides (names: `OVERRIDABLE`)."""
+        data = self.model_dump()
+        origins = _apply_overrides(data, overrides)
+        return _validate(data, where=f"{self._source or '<config>'} with overrides",
+                         origins=origins, source=self._source, warnings=self._warnings)
+
+    def with_agent_options(self, name: str, **options: Any) -> AgentFlowConfig:
+        """A new validated copy with `[agents.NAME]` keys overridden by `options`."""
+        for key in options:
+            if key not in AgentConfig.model_fields:
+                hint = suggest(key, AgentConfig.model_fields)
+                raise ConfigError(f'Unknown option "{key}" for agent "{name}"{hint}.',
+                                  path=self._source, key=f"agents.{toml_key(name)}.{key}")
+        data = self.model_dump()
+        data["agents"][name] = {**data["agents"].get(name, {}), **options}
+        origins = {("agents", name, key): (f'option "{key}" of agent "{name}"', None)
+                   for key in options}
+        return _validate(data, where=f"{self._source or '<config>'} with options for agent "
+                         f'"{name}"', origins=origins, source=self._source,
+                         warnings=self._warnings)
+
+
+def load_config(path: str | os.PathLike[str], *, env: str | None = None,
+                overrides: Mapping[str, Any] | None = None) -> AgentFlowConfig:
+    """Load, layer and validate an agentflow.toml.
+
+    `env` (else `$ACTORFLOW_ENV`) selects `<dir of path>/environments/<env>.toml`, deep-merged
+    over the base file (tables merge; scalars and lists replace). `overrides` (names:
+    `OVERRIDABLE`; None values ignored) win over both. Raises ConfigError.
+    """
+    base = Path(path)
+    raw = _read_toml(base)
+    env = env if env is not None else os.environ.get("ACTORFLOW_ENV") or None
+    layer = None
+    if env:
+        env_dir = base.parent / "environments"
+        layer_path = env_dir / f"{env}.toml"
+        if Path(env).name != env or not layer_path.is_file():
+            names = sorted(p.stem for p in env_dir.glob("*.toml")) if env_dir.is_dir() else []
+            raise ConfigError(
+                f'Environment "{env}" has no layer file: {layer_path} does not exist '
+                f"(available environments: {', '.join(names) or 'none'}).",
+                path=str(layer_path))
+        layer = (str(layer_path), _read_toml(layer_path))
+    return _load_layers(str(base), raw, layer, overrides, source=str(base))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fp:
+            return tomllib.load(fp)
+    except FileNotFoundError:
+        raise ConfigError(f"Configuration file not found: {path}.", path=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError(f"Configuration path is a directory, not a file: {path}.",
+                          path=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"Cannot read {path}: not UTF-8 text ({err.reason}).",
+                          path=str(path)) from err
+    except tomllib.TOMLDecodeError as err:
+        text = str(err)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", text)
+        if where:
+            text = text[: where.start()].strip()
+            at = f" at line {where[1]}, column {where[2]}"
+        else:
+            at = ""
+        raise ConfigError(f"Invalid TOML in {path}{at}: {text}.", path=str(path)) from err
+
+
+def _load_layers(label: str, raw: dict[str, Any], layer: tuple[str, dict[str, Any]] | None,
+                 overrides: Mapping[str, Any] | None, *, source: str | None) -> AgentFlowConfig:
+    warnings = ignored_warnings(label, raw)
+    data = raw
+    where = label
+    if layer:
+        warnings += ignored_warnings(*layer)
+        data = _deep_merge(raw, layer[1])
+        where += f" (with environment layer {layer[0]})"
+    routing = strip_ignored(data)
+    origins, problems = map_error_routing(data, routing)
+    origins.update(_apply_overrides(data, overrides or {}))
+    if any(value is not None for value in (overrides or {}).values()):
+        where += " with overrides"
+    for warning in warnings:
+        logger.warning("%s", warning)
+    return _validate(data, where=where, origins=origins, problems=problems, source=source,
+                     warnings=warnings, layer=layer)
+
+
+def _deep_merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _apply_overrides(data: dict[str, Any],
+                     overrides: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, None]]:
+    """Write the orchestration overrides into `data`; return their origins."""
+    for name in overrides:
+        if name not in OVERRIDABLE:
+            hint = suggest(name, OVERRIDABLE)
+            raise ConfigError(f'Unknown orchestration override "{name}"{hint}; allowed: '
+                              f"{', '.join(OVERRIDABLE)}.", key=name)
+    orch = data.setdefault("orchestration", {})
+    origins: dict[tuple[str, str], tuple[str, None]] = {}
+    for name, value in overrides.items():
+        if value is None or not isinstance(orch, dict):
+            continue
+        if name in ("collaborative_agents", "sequential_agents"):
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            elif isinstance(value, tuple):
+                value = list(value)
+        orch[name] = value
+        origins[("orchestration", name)] = (f"override {name}", None)
+    return origins
+
+
+def _validate(data: dict[str, Any], *, where: str, origins: Origins | None = None,
+              problems: Sequence[Problem] = (), source: str | None = None,
+              warnings: Sequence[str] = (),
+              layer: tuple[str, Mapping[str, Any]] | None = None) -> AgentFlowConfig:
+    """Validate `data`; turn every problem into one ConfigError paragraph."""
+    found = list(problems)
+    try:
+        cfg = AgentFlowConfig.model_validate(data)
+    except ValidationError as err:
+        found += describe_errors(err, AgentFlowConfig, origins or {})
+    if found:
+        raise config_error(found, where=where, layer=layer, source=source) from None
+    cfg._source = source
+    cfg._warnings = list(warnings)
+    return cfg
+
+

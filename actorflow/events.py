@@ -1,0 +1,303 @@
+"""The values that flow through a dispatch: Event, State, AgentResult, AgentRun, DispatchResult.
+
+Plain Python, no Ray import: these are pickled across actor boundaries and used by the
+patterns, the runner, the HTTP layer and user handlers alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+__all__ = ["Event", "State", "AgentResult", "AgentRun", "DispatchResult", "RunStatus"]
+
+RunStatus = Literal["ok", "error", "timeout", "circuit_open", "skipped", "cancelled"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Event:
+    """A message addressed to an agent: what to do (`data`) and how (`metadata`).
+
+    Immutable from the caller's point of view: `data` and `metadata` are read-only views of
+    private deep copies taken at construction.
+    """
+
+    __slots__ = ("_target", "_data", "_metadata", "_id", "_source", "_timestamp")
+
+    def __init__(
+        self,
+        target: str,
+        data: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        id: str | None = None,
+        source: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"Event target must be a non-empty agent name, got {target!r}")
+        self._target = target
+        self._data = copy.deepcopy(dict(data or {}))
+        self._metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+        self._id = id or str(uuid.uuid4())
+        self._source = source
+        self._timestamp = timestamp or _utcnow()
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._data)
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        return MappingProxyType(self._metadata)
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def timestamp(self) -> datetime:
+        return self._timestamp
+
+    @property
+    def session_id(self) -> str:
+        """`metadata["session_id"]`, or the event id when the metadata has none."""
+        return self._metadata.get("session_id", self._id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "target": self._target,
+            "data": copy.deepcopy(self._data),
+            "metadata": dict(self._metadata),
+            "source": self._source,
+            "timestamp": self._timestamp.isoformat(),
+        }
+
+    def __reduce__(self):
+        return (
+            _rebuild_event,
+            (self._target, self._data, self._metadata, self._id, self._source, self._timestamp),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __repr__(self) -> str:
+        return f"Event(target={self._target!r}, id={self._id!r}, data={self._data!r}, metadata={self._metadata!r})"
+
+
+def _rebuild_event(target, data, metadata, id_, source, timestamp) -> Event:
+    # Unpickling trusts the sender's copies: no second deep copy.
+    event = Event.__new__(Event)
+    event._target, event._data, event._metadata = target, data, metadata
+    event._id, event._source, event._timestamp = id_, source, timestamp
+    return event
+
+
+class State:
+    """The working state of a dispatch: `data` (any values) and `meta` (string values)."""
+
+    __slots__ = ("_data", "_meta")
+
+    def __init__(self, data: Mapping[str, Any] | None = None, meta: Mapping[str, str] | None = None) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+        self._meta: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items()}
+
+    # data
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    # meta
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        return self._meta.get(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Meta values are strings; other values are stored as `str(value)`."""
+        self._meta[str(key)] = value if isinstance(value, str) else str(value)
+
+    def meta_keys(self) -> list[str]:
+        return list(self._meta)
+
+    # whole-state operations
+    def clone(self) -> State:
+        """A deep copy: nothing the clone's holder does reaches this state."""
+        return State._of(copy.deepcopy(self._data), dict(self._meta))
+
+    def merge(self, other: State) -> None:
+        """Copy other's data and meta over this state's (other wins a key conflict)."""
+        self._data.update(other._data)
+        self._meta.update(other._meta)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": copy.deepcopy(self._data), "meta": dict(self._meta)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> State:
+        return cls(copy.deepcopy(dict(d.get("data") or {})), d.get("meta") or {})
+
+    @classmethod
+    def _of(cls, data: dict[str, Any], meta: dict[str, str]) -> State:
+        state = cls.__new__(cls)
+        state._data, state._meta = data, meta
+        return state
+
+    def __reduce__(self):
+        return (State._of, (self._data, self._meta))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, State):
+            return NotImplemented
+        return self._data == other._data and self._meta == other._meta
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"State(data={self._data!r}, meta={self._meta!r})"
+
+
+@dataclass(slots=True)
+class AgentResult:
+    """What an agent run produced, with its timings (the runtime fills them for bare returns)."""
+
+    output_state: State
+    """The agent's output state."""
+    start_time: datetime = field(default_factory=_utcnow)
+    """When the handler started (UTC)."""
+    end_time: datetime = field(default_factory=_utcnow)
+    """When the handler returned (UTC)."""
+    duration: float = 0.0
+    """Handler wall time in seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRun:
+    """One attempt of one agent inside a dispatch, as recorded in `DispatchResult.runs`."""
+
+    agent: str
+    """The agent's name."""
+    status: RunStatus
+    """ok | error | timeout | circuit_open | skipped | cancelled."""
+    duration: float = 0.0
+    """Wall time of the attempt as the supervisor saw it, in seconds."""
+    error: str | None = None
+    """The failure, as `ExceptionType: message`, or None."""
+    attempt: int = 1
+    """Attempt number, counting from 1 (retries add attempts)."""
+    iteration: int | None = None
+    """Loop iteration (from 1) in loop mode, else None."""
+    phase: str | None = None
+    """"collaborative" or "sequential" in mixed mode, else None."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "status": self.status,
+            "duration": self.duration,
+            "error": self.error,
+            "attempt": self.attempt,
+            "iteration": self.iteration,
+            "phase": self.phase,
+        }
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    """The outcome of one dispatch: the final state and every agent run, in execution order."""
+
+    state: State
+    """The final state (the partial state when the dispatch failed)."""
+    mode: str
+    """The orchestration mode that ran."""
+    event_id: str
+    """The dispatched event's id."""
+    session_id: str
+    """The dispatched event's session id."""
+    duration: float = 0.0
+    """Whole-dispatch wall time in seconds."""
+    runs: list[AgentRun] = field(default_factory=list)
+    """Every agent attempt, in the order they finished."""
+    failed_agents: list[str] = field(default_factory=list)
+    """Agents whose failure stood (not recovered by an AGENT_ERROR callback)."""
+    iterations: int | None = None
+    """Loop mode: how many times the loop agent ran."""
+    completion_reason: str | None = None
+    """Loop mode: "loop_complete" or "max_iterations"."""
+    ok: bool = True
+    """True when the dispatch succeeded."""
+    error: str | None = None
+    """Why the dispatch failed (`ExceptionType: message`), or None."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "mode": self.mode,
+            "event_id": self.event_id,
+            "session_id": self.session_id,
+            "duration": self.duration,
+            "state": self.state.to_dict(),
+            "runs": [run.to_dict() for run in self.runs],
+            "failed_agents": list(self.failed_agents),
+            "iterations": self.iterations,
+            "completion_reason": self.completion_reason,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DispatchResult:
+        return cls(
+            state=State.from_dict(d["state"]),
+            mode=d["mode"],
+            event_id=d["event_id"],
+            session_id=d["session_id"],
+            duration=d.get("duration", 0.0),
+            runs=[AgentRun(**run) for run in d.get("runs", [])],
+            failed_agents=list(d.get("failed_agents", [])),
+            iterations=d.get("iterations"),
+            completion_reason=d.get("completion_reason"),
+            ok=d.get("ok", True),
+            error=d.get("error"),
+        )
+
+
+def describe_error(err: BaseException) -> str:
+    """`ExceptionType: message`, the form errors take in AgentRun and DispatchResult."""
+    text = str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def names(items: Iterable[str]) -> str:
+    """`'a', 'b', 'c'` for error messages; `(none)` when empty."""
+    listed = ", ".join(repr(i) for i in items)
+    return listed or "(none)"

@@ -1,0 +1,1 @@
+"""All of actorflow's Ray code: agent actors, the supervisor, breakers, retries, the runner."""

@@ -1,0 +1,138 @@
+"""The agent actor: one Ray actor process hosting one agent's handler and private state."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import ray
+
+from actorflow.agent import Agent
+from actorflow.events import AgentResult, Event, State
+
+__all__ = ["AgentActor", "AgentFailure", "is_async_handler"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailure:
+    """A handler raised: sent back as a value so the supervisor sees the class names, not a RayTaskError."""
+
+    type_name: str
+    """The exception's class name."""
+    type_names: tuple[str, ...]
+    """The class names of its whole MRO (for `retryable_errors` matching by base class)."""
+    message: str
+    """`str(exception)`."""
+    traceback: str
+    """The formatted traceback in the agent process."""
+
+    def describe(self) -> str:
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+def is_async_handler(handler: Any) -> bool:
+    """True when the handler (a function or an Agent subclass) runs as a coroutine."""
+    fn = handler.run if isinstance(handler, type) else handler
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _as_result(output: Any, state: State, started: datetime, elapsed: float) -> AgentResult:
+    """Normalise what a handler returned into an AgentResult (see DESIGN: Agents)."""
+    if isinstance(output, AgentResult):
+        if not isinstance(output.output_state, State):
+            raise TypeError(f"AgentResult.output_state must be a State, got {type(output.output_state).__name__}")
+        if not output.duration:
+            output.start_time, output.duration = started, elapsed
+            output.end_time = started + timedelta(seconds=elapsed)
+        return output
+    if output is None:
+        out = state
+    elif isinstance(output, State):
+        out = output
+    elif isinstance(output, dict):
+        out = state
+        for key, value in output.items():
+            out.set(key, value)
+    else:
+        raise TypeError(
+            f"a handler must return a State, an AgentResult, a dict or None, got {type(output).__name__}"
+        )
+    return AgentResult(out, started, started + timedelta(seconds=elapsed), elapsed)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=0)
+class AgentActor:
+    """Hosts a handler function or an `Agent` subclass instance.
+
+    The actor is async: async handlers run on its event loop, sync handlers on a thread pool
+    sized to the agent's `max_concurrency`, so the loop stays free to take cancellations.
+    Ray's actor `max_concurrency` bounds how many messages it handles at once (1 = a classic
+    one-message-at-a-time mailbox).
+    """
+
+    def __init__(self, name: str, handler: Any, max_concurrency: int = 1) -> None:
+        self._name = name
+        if isinstance(handler, type) and issubclass(handler, Agent):
+            self._agent: Agent | None = handler()
+            self._agent.name = name
+            self._fn = self._agent.run
+        else:
+            self._agent = None
+            self._fn = handler
+        self._is_async = is_async_handler(handler)
+        self._pool = None if self._is_async else ThreadPoolExecutor(max_concurrency, thread_name_prefix=name)
+        self._started: asyncio.Future | None = None
+
+    async def _ensure_started(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                if self._agent is not None:
+                    await _maybe_await(self._agent.on_start())
+                self._started.set_result(None)
+            except BaseException as err:
+                self._started.set_exception(err)
+        await asyncio.shield(self._started)
+
+    async def ready(self) -> int:
+        """Runs `on_start` (once) and returns the actor's process id."""
+        await self._ensure_started()
+        return os.getpid()
+
+    async def handle(self, event: Event, state: State) -> AgentResult | AgentFailure:
+        """Run the handler once on (event, state); failures come back as AgentFailure values."""
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        try:
+            await self._ensure_started()
+            if self._is_async:
+                output = await self._fn(event, state)
+            else:
+                loop = asyncio.get_running_loop()
+                output = await _maybe_await(await loop.run_in_executor(self._pool, self._fn, event, state))
+            return _as_result(output, state, started, time.perf_counter() - t0)
+        except Exception as err:
+            return AgentFailure(
+                type(err).__name__,
+                tuple(cls.__name__ for cls in type(err).__mro__),
+                str(err),
+                traceback.format_exc(),
+            )
+
+    async def stop(self) -> None:
+        """Runs `on_stop` (once); the runner then removes the actor."""
+        if self._agent is not None and self._started is not None:
+            await _maybe_await(self._agent.on_stop())
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
