@@ -174,7 +174,7 @@ class State:
         return state
 
     def __reduce__(self):
-        return (State._of, (self._data, self._meta))
+        return (_rebuild_state, (self._data, self._meta))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
@@ -185,6 +185,12 @@ class State:
 
     def __repr__(self) -> str:
         return f"State(data={self._data!r}, meta={self._meta!r})"
+
+
+def _rebuild_state(data: dict[str, Any], meta: dict[str, str]) -> State:
+    # A module-level function pickles by reference; the bound classmethod `State._of` would
+    # be pickled by value (its code, on every actor call) by cloudpickle.
+    return State._of(data, meta)
 
 
 @dataclass(slots=True)

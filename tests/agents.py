@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
+import signal
 import time
 
 from actorflow import Agent, AgentResult, State
@@ -100,3 +102,77 @@ class AsyncEcho(Agent):
     async def run(self, event, state):
         await asyncio.sleep(0)
         return {"echo": dict(event.data)}
+
+
+class Flaky(Agent):
+    """Fails with event data `error` (a builtin exception name) for the first `fail_times` calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def run(self, event, state):
+        self.calls += 1
+        if self.calls <= event.data.get("fail_times", 0):
+            raise getattr(builtins, event.data.get("error", "ConnectionError"))(f"flaky call {self.calls}")
+        return {"calls": self.calls}
+
+
+class TransientGlitch(ConnectionError):
+    """A user exception whose *base class* is retryable."""
+
+
+def glitches_once(event, state):
+    marker = event.data["marker"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise TransientGlitch("first call glitches")
+    return {"recovered": True}
+
+
+def switchable(event, state):
+    """Fails when event data `fail` is truthy; reports its pid."""
+    if event.data.get("fail"):
+        raise RuntimeError("asked to fail")
+    return {"pid": os.getpid()}
+
+
+def blocks_until_killed(event, state):
+    """Signals it started (creates `started`), then sleeps; reports its pid when it finishes."""
+    open(event.data["started"] + f".{os.getpid()}", "w").close()
+    time.sleep(float(event.data.get("sleep", 2.0)))
+    return {"pid": os.getpid()}
+
+
+def once(marker: str) -> bool:
+    """True for exactly one caller across processes (atomic create)."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        return True
+    except FileExistsError:
+        return False
+
+
+class Chaos(Agent):
+    """Soak agent: does a little work, or injects the fault the event asks for, once per dispatch.
+
+    data: {"fault": "raise" | "retryable" | "hang" | "kill" | None, "fault_agent": name, "dir": tmp}
+    Completes a loop on its third iteration.
+    """
+
+    def run(self, event, state):
+        fault = event.data.get("fault")
+        if fault and event.data.get("fault_agent") == self.name and once(os.path.join(event.data["dir"], event.id)):
+            if fault == "raise":
+                raise ValueError("injected failure")
+            if fault == "retryable":
+                raise ConnectionError("injected transient failure")
+            if fault == "hang":
+                time.sleep(30)
+            if fault == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+        state.set(self.name, sum(i * i for i in range(2000)))
+        iteration = state.get("iteration", 0) + 1
+        state.set("iteration", iteration)
+        if iteration >= 3:
+            state.set("loop_complete", True)
+        return state

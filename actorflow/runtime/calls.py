@@ -122,6 +122,7 @@ class AgentCalls:
         index = pool.acquire()
         actor = pool.actors[index]
         try:
+            await core.until_ready(pool, index)
             try:
                 ref = actor.handle.remote(self._event, state)
             except PendingCallsLimitExceeded:
@@ -146,6 +147,8 @@ class AgentCalls:
             except (RayActorError, ActorUnavailableError) as err:
                 breaker.record_failure()
                 gone = isinstance(err, ActorDiedError) and not core.may_restart(pool)
+                if not gone:
+                    core.watch_restart(pool, index)
                 cause = f"{type(err).__name__}: the actor of agent {agent!r} died or is unreachable ({_first_line(err)})"
                 finish("error", started, cause)
                 return _Attempt(error=AgentFailedError(cause, agent=agent, cause=cause), retryable=not gone)

@@ -24,10 +24,20 @@ class AgentPool:
     """True for async handlers (cancellable on their event loop); sync ones are killed on timeout."""
     pids: list[int] = field(default_factory=list)
     """Process id of each replica when it was started (for operators and fault tests)."""
+    restarting: dict[int, Any] = field(default_factory=dict)
+    """Replica index → an asyncio task that finishes when a replica we killed is back."""
     _in_flight: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._in_flight = [0] * len(self.actors)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # asyncio tasks stay in the supervisor that made them
+        return {name: ({} if name == "restarting" else getattr(self, name)) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def acquire(self) -> int:
         """Index of the replica with the fewest calls in flight (marked busy by one more)."""

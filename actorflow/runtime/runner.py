@@ -54,6 +54,9 @@ class Runner:
         self._owns_ray = False
         self._pools: dict[str, AgentPool] = {}
         self._supervisor: Any = None
+        self._supervisor_pid: int | None = None
+        self._supervisor_lost = False
+        self._generation = 0
         self._in_flight: set[ray.ObjectRef] = set()
 
     @classmethod
@@ -115,6 +118,11 @@ class Runner:
             self._status = "started"
             logger.info("actorflow runner %s started %d agents (%s mode)", self._id, len(self._pools), self.mode)
             return self
+
+    @property
+    def supervisor_pid(self) -> int | None:
+        """Process id of the supervisor actor (None before start), for operators and fault drills."""
+        return self._supervisor_pid
 
     @property
     def mode(self) -> str:
@@ -182,10 +190,11 @@ class Runner:
         ]
 
     def _create_supervisor(self) -> Any:
+        self._generation += 1
         supervisor = SupervisorActor.options(
-            name=f"af-{self._id}-supervisor", max_concurrency=_SUPERVISOR_CONCURRENCY
+            name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=_SUPERVISOR_CONCURRENCY
         ).remote(self._config, self._pools, self._callbacks)
-        ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
+        self._supervisor_pid = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
         return supervisor
 
     # -- dispatching -------------------------------------------------------------------------
@@ -231,13 +240,24 @@ class Runner:
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
-        self._require_started()
-        return ray.get(self._supervisor.agents.remote(), timeout=_GRACE_SECONDS)
+        return self._ask("agents")
 
     def metrics_text(self) -> str:
         """The supervisor's metrics in Prometheus text format."""
-        self._require_started()
-        return ray.get(self._supervisor.metrics_text.remote(), timeout=_GRACE_SECONDS)
+        return self._ask("metrics_text")
+
+    def _ask(self, method: str) -> Any:
+        """A management call to the supervisor, replacing it first if it died."""
+        with self._lock:
+            self._require_started()
+            if self._supervisor_lost:
+                self._recover_supervisor()
+            supervisor = self._supervisor
+        try:
+            return ray.get(getattr(supervisor, method).remote(), timeout=_GRACE_SECONDS)
+        except RayActorError as err:
+            self._supervisor_lost = True
+            raise ActorflowError(f"the supervisor actor died ({describe_error(err).splitlines()[0]}); ask again") from err
 
     def _require_started(self) -> None:
         if self._status == "new":
@@ -250,6 +270,8 @@ class Runner:
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
         with self._lock:
             self._require_started()
+            if self._supervisor_lost:
+                self._recover_supervisor()
             ref = self._supervisor.dispatch.remote(event)
             self._in_flight.add(ref)
         return ref
@@ -270,27 +292,28 @@ class Runner:
                 f"no answer from the supervisor for event {event.id} within {self._wait_limit():.0f}s"
             )
         if isinstance(err, RayActorError):
-            self._recover_supervisor()
+            # Recovery happens on the next submit, in a caller's thread: this may run in one
+            # of Ray's callback threads, which must not make blocking Ray calls.
+            self._supervisor_lost = True
             return ActorflowError(
                 f"the supervisor actor died while handling event {event.id} ({describe_error(err).splitlines()[0]}); "
-                "a new supervisor has been started: dispatch the event again"
+                "the runner starts a new supervisor for the next dispatch: dispatch the event again"
             )
         if isinstance(err, RayError):
             return ActorflowError(f"dispatch of event {event.id} failed inside the runtime: {describe_error(_cause(err))}")
         return err
 
     def _recover_supervisor(self) -> None:
-        """Replace a dead supervisor (its breakers and metrics start afresh)."""
-        with self._lock:
-            if self._status != "started":
-                return
-            try:
-                ray.get(self._supervisor.ping.remote(), timeout=5)
-                return  # it is alive: someone else recovered it already
-            except (RayError, GetTimeoutError):
-                pass
-            logger.warning("actorflow runner %s: the supervisor died; starting a new one", self._id)
-            self._supervisor = self._create_supervisor()
+        """Replace a supervisor that died (its breakers and metrics start afresh). Holds the lock."""
+        self._supervisor_lost = False
+        try:
+            ray.get(self._supervisor.ping.remote(), timeout=5)
+            return  # a call failed with it, but it answers: keep it
+        except (RayError, GetTimeoutError):
+            pass
+        logger.warning("actorflow runner %s: the supervisor died; starting a new one", self._id)
+        _kill(self._supervisor)
+        self._supervisor = self._create_supervisor()
 
     # -- stopping ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,9 @@ class SupervisorCore:
 
     # -- management (called by the runner) -------------------------------------------------
 
-    def ping(self) -> bool:
-        return True
+    def ping(self) -> int:
+        """The supervisor's process id (also proves it is alive)."""
+        return os.getpid()
 
     def add_agent(self, pool: AgentPool) -> None:
         self.pools[pool.name] = pool
@@ -181,8 +183,33 @@ class SupervisorCore:
             ray.cancel(ref)
             if not pool.is_async and self.may_restart(pool):
                 ray.kill(pool.actors[index], no_restart=False)
+                self.watch_restart(pool, index)
         except Exception as err:  # the actor may already be gone; nothing more to stop
             logger.debug("abandoning a call to %s: %s", pool.name, describe_error(err))
+
+    def watch_restart(self, pool: AgentPool, index: int) -> None:
+        """Note that a replica is restarting: calls to it wait until it is back (`until_ready`)."""
+        if index not in pool.restarting:
+            pool.restarting[index] = asyncio.ensure_future(_until_ready(pool.actors[index]))
+
+    async def until_ready(self, pool: AgentPool, index: int) -> None:
+        """Wait for a replica this supervisor killed to be back before calling it again, so
+        its restart does not count against the next call's `timeout_seconds`."""
+        restarting = pool.restarting.get(index)
+        if restarting is not None:
+            await asyncio.shield(restarting)
+            if restarting.done():
+                pool.restarting.pop(index, None)
+
+
+async def _until_ready(actor: Any, attempts: int = 100) -> None:
+    # A call sent before Ray notices the kill reaches the dying process and fails: ask again.
+    for _ in range(attempts):
+        try:
+            await actor.ready.remote()
+            return
+        except ray.exceptions.RayActorError:
+            await asyncio.sleep(0.1)
 
 
 def _portable(error: BaseException | None) -> BaseException | None:
