@@ -379,7 +379,7 @@ def test_configs_point_at_real_handlers(name, mode, lists):
     assert {k: orchestration[k] for k in lists} == lists
     agents = config["agents"]
     if mode == "route":
-        assert list(agents) == ["processor", "analyzer"]
+        assert list(agents) == ["analyzer", "processor"]  # the default route target reads only
     named = orchestration.get("collaborative_agents", []) + orchestration.get("sequential_agents", [])
     named += [orchestration["loop_agent"]] if "loop_agent" in orchestration else []
     assert set(named) <= set(agents)
@@ -409,7 +409,7 @@ def simulate(config: dict, tmp_path: Path) -> State:
     return state
 
 
-@pytest.mark.parametrize("name, key", [("route.toml", "cleaning_result"),
+@pytest.mark.parametrize("name, key", [("route.toml", "query_result"),
                                        ("collaborative.toml", "processing_result"),
                                        ("sequential.toml", "pipeline_complete"),
                                        ("loop.toml", "loop_complete"),

@@ -65,7 +65,7 @@ def test_soak_all_patterns_with_injected_faults(make_runner, tmp_path, capsys):
         )
         runner = make_runner(cfg)
         for name in shape["agents"]:
-            runner.register_agent(name, agents.Chaos, timeout_seconds=1.0, max_concurrency=2)
+            runner.register_agent(name, agents.Chaos, timeout_seconds=0.5, max_concurrency=2)
         runner.start()
         for start in range(0, PER_MODE, BATCH):
             plan = []

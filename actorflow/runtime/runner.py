@@ -332,9 +332,9 @@ class Runner:
         if pending:
             limit = self._wait_limit() if timeout is None else timeout
             ray.wait(pending, num_returns=len(pending), timeout=limit)
-        with self._lock:
-            self._teardown()
-            self._status = "stopped"
+        # Not under the lock: Ray's callback threads settling emit() futures take it (`_done`).
+        self._teardown()
+        self._status = "stopped"
 
     def _teardown(self) -> None:
         stops = [actor.stop.remote() for pool in self._pools.values() for actor in pool.actors]
