@@ -102,6 +102,27 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args)
+    check_handlers(config)
+    from actorflow.serve import serving, wait_for_shutdown_signal  # imports Ray Serve
+
+    logging.getLogger().setLevel(config.runtime.log_level.upper())
+    with serving(config, host=args.host, port=args.port) as url:
+        print(f"actorflow: serving {config.source} ({config.orchestration.mode} mode) at {url}", flush=True)
+        print(f"  POST {url}/v1/dispatch   GET {url}/v1/agents  {url}/v1/health  {url}/metrics  {url}/docs", flush=True)
+        name = wait_for_shutdown_signal()
+        print(f"actorflow: {name}: draining requests in flight, then stopping", file=sys.stderr, flush=True)
+    print("actorflow: stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.cli import run as run_benchmarks  # imports Ray
+
+    return run_benchmarks(args)
+
+
 def _visualize(config: AgentFlowConfig, out_dir: Path, *, quiet: bool) -> None:
     from actorflow import mermaid
 
@@ -273,6 +294,19 @@ def _parser() -> argparse.ArgumentParser:
     with_config(visualize)
     visualize.add_argument("--output", default="diagrams", metavar="DIR")
     visualize.set_defaults(func=cmd_visualize)
+
+    serve_cmd = sub.add_parser("serve", help="serve the orchestration over HTTP with Ray Serve until SIGINT/SIGTERM")
+    serve_cmd.add_argument("config", help="path to an agentflow.toml")
+    serve_cmd.add_argument("--env", help="environment layer: configs/environments/ENV.toml (default: $ACTORFLOW_ENV)")
+    serve_cmd.add_argument("--host", help="interface to bind (default: [serve] host, 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="HTTP port (default: [serve] port, 8000)")
+    serve_cmd.set_defaults(func=cmd_serve)
+
+    from benchmarks.cli import add_arguments as add_bench_arguments  # shipped with actorflow; no Ray import
+
+    bench = sub.add_parser("bench", help="benchmark the five patterns against raw Ray, LangGraph and the ideal")
+    add_bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -290,9 +290,11 @@ class ServeConfig(_Section):
     route_prefix: str = "/"
     """URL prefix of the application; starts with "/"."""
     num_replicas: int = Field(1, ge=1)
-    """Serve replicas of the ingress deployment."""
+    """Serve replicas of the ingress deployment; each holds its own Runner and agent actors."""
     max_ongoing_requests: int = Field(64, ge=1)
     """Concurrent requests per replica (Serve's own default of 5 is too low here)."""
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    """Largest accepted request body; a larger one is refused with 413."""
 
     @field_validator("route_prefix")
     @classmethod

@@ -110,8 +110,13 @@ class AgentActor:
         await self._ensure_started()
         return os.getpid()
 
-    async def handle(self, event: Event, state: State) -> AgentResult | AgentFailure:
-        """Run the handler once on (event, state); failures come back as AgentFailure values."""
+    async def handle(self, message: tuple[Event, State]) -> AgentResult | AgentFailure:
+        """Run the handler once on `message = (event, state)`; failures come back as AgentFailure values.
+
+        Event and state travel as one argument: Ray serializes and ships every argument on its
+        own, and one argument instead of two saves a measurable part of each call's overhead.
+        """
+        event, state = message
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         try:

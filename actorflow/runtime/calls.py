@@ -124,7 +124,7 @@ class AgentCalls:
         try:
             await core.until_ready(pool, index)
             try:
-                ref = actor.handle.remote(self._event, state)
+                ref = actor.handle.remote((self._event, state))
             except PendingCallsLimitExceeded:
                 breaker.release()
                 message = f"mailbox of agent {agent!r} is full ({pool.config.mailbox_size} pending calls)"

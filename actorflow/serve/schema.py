@@ -1,0 +1,143 @@
+"""The HTTP API's bodies: what `/v1/*` accepts and returns (pydantic, `extra="forbid"`).
+
+Requests are validated with these models; responses are built from `DispatchResult.to_dict()`
+and `Runner.agents()` directly, and the response models document them in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actorflow.events import RunStatus
+
+__all__ = [
+    "ServeArgs",
+    "DispatchRequest",
+    "StateBody",
+    "AgentRunBody",
+    "DispatchResponse",
+    "ErrorDetail",
+    "ErrorResponse",
+    "AgentInfo",
+    "AgentsResponse",
+    "HealthResponse",
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServeArgs(_Body):
+    """The application builder's arguments (`args:` in a Serve config file)."""
+
+    config: str
+    """Path of the agentflow.toml, relative to the working directory."""
+    env: str | None = None
+    """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
+
+
+class DispatchRequest(_Body):
+    """`POST /v1/dispatch`: the event to dispatch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    target: str = Field(min_length=1)
+    """The agent the event is addressed to (route mode: the agent that runs)."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    """The event's data: the initial state's data."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """The event's metadata (string values): `session_id`, `route`, …"""
+
+
+class StateBody(_Body):
+    """A State: `data` (any JSON values) and `meta` (strings)."""
+
+    data: dict[str, Any]
+    meta: dict[str, str]
+
+
+class AgentRunBody(_Body):
+    """One agent attempt, as in `DispatchResult.runs`."""
+
+    agent: str
+    status: RunStatus
+    duration: float
+    """Seconds."""
+    error: str | None
+    attempt: int
+    iteration: int | None
+    phase: str | None
+
+
+class DispatchResponse(_Body):
+    """A DispatchResult: the final (or partial) state and every agent run."""
+
+    ok: bool
+    mode: str
+    event_id: str
+    session_id: str
+    duration: float
+    """Whole-dispatch wall time in seconds."""
+    state: StateBody
+    runs: list[AgentRunBody]
+    failed_agents: list[str]
+    iterations: int | None
+    completion_reason: str | None
+    error: str | None
+
+
+class ErrorDetail(_Body):
+    """What went wrong: the error class and its message."""
+
+    type: str
+    """`AgentNotFoundError`, `DispatchTimeoutError`, `MalformedBody`, `ValidationError`, …"""
+    message: str
+    agent: str | None = None
+    """The agent concerned, when there is one."""
+    details: list[dict[str, Any]] | None = None
+    """Validation errors: one entry per bad field (`loc`, `msg`, `type`)."""
+
+
+class ErrorResponse(_Body):
+    """Every 4xx/5xx body: the error, and the partial result when a dispatch ran."""
+
+    error: ErrorDetail
+    result: DispatchResponse | None = None
+
+
+class AgentInfo(BaseModel):
+    """One agent as `GET /v1/agents` lists it (more keys may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    role: str
+    description: str
+    enabled: bool
+    registered: bool
+    """False for a configured agent that has no handler."""
+    replicas: int
+    pids: list[int]
+    in_flight: int
+    """Calls to its actors in flight right now."""
+    circuit: Literal["closed", "open", "half_open"]
+    """Its circuit breaker's state."""
+
+
+class AgentsResponse(_Body):
+    """`GET /v1/agents`."""
+
+    agents: list[AgentInfo]
+
+
+class HealthResponse(_Body):
+    """`GET /v1/health`."""
+
+    status: Literal["ok"]
+    mode: str
+    """The orchestration mode this application runs."""
+    agents: int
+    """Agents with running actors."""

@@ -1,0 +1,62 @@
+"""The benchmark harness keeps working: one tiny configuration, checked for structure, not speed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+FIELDS = (
+    "p50_ms",
+    "p99_ms",
+    "throughput_eps_c1",
+    "throughput_eps_c32",
+    "raw_ray_p50_ms",
+    "langgraph_p50_ms",
+    "ideal_ms",
+    "overhead_ratio_vs_raw_ray",
+)
+
+
+def test_a_tiny_run_reports_every_field(ray_session, tmp_path):
+    from benchmarks import harness, langgraph_baseline, report
+
+    settings = harness.Settings(
+        modes=("collaborative",), workloads=("io",), samples={"io": 3}, warmup=1, concurrency=4, throughput_seconds=0.2
+    )
+    doc = harness.run(settings)
+
+    assert ray_session.is_initialized(), "the harness must reuse the session's Ray and leave it running"
+    assert set(doc["patterns"]) == {"collaborative"} and set(doc["patterns"]["collaborative"]) == {"io"}
+    row = doc["patterns"]["collaborative"]["io"]
+    assert set(FIELDS) <= set(row)
+    measured = [row[key] for key in FIELDS if key != "langgraph_p50_ms"]
+    assert all(isinstance(value, (int, float)) and value > 0 for value in measured), row
+    assert row["p99_ms"] >= row["p50_ms"]
+    assert row["ideal_ms"] == 50.0  # four 50 ms waits in parallel
+    assert row["overhead_ratio_vs_raw_ray"] == pytest.approx(row["p50_ms"] / row["raw_ray_p50_ms"], rel=0.01)
+    assert row["actor_processes"] == 5  # four agents and the supervisor
+    if langgraph_baseline.available():
+        assert row["langgraph_p50_ms"] > 0
+    else:
+        assert row["langgraph_p50_ms"] is None
+    assert {"cpu", "cores", "python", "ray"} <= set(doc["machine"])
+
+    json.loads(json.dumps(doc))  # what --json writes
+    table = report.markdown(doc)
+    assert "| collaborative | io |" in table
+    checks = {check["target"]: check for check in report.targets(doc)}
+    assert checks["io collaborative: p50 ÷ ideal ≤ 1.2"]["measured"] is not None
+    assert checks["noop collaborative: p50 ÷ raw Ray ≤ 1.3"]["met"] is None  # noop was not run
+
+
+def test_actorflow_bench_is_the_benchmark_cli(capsys):
+    from actorflow.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--json" in out and "--plot" in out
