@@ -12,12 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 __all__ = ["Event", "State", "AgentResult", "AgentRun", "DispatchResult", "RunStatus"]
 
 RunStatus = Literal["ok", "error", "timeout", "circuit_open", "skipped", "cancelled"]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
 def _utcnow() -> datetime:

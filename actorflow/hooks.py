@@ -66,9 +66,6 @@ class CallbackRegistry:
             raise ValueError(f"a callback named {name!r} is already registered for {hook.name}")
         self._callbacks[hook][name] = fn
 
-    def unregister(self, hook: Hook | str, name: str) -> None:
-        self._callbacks[Hook(hook)].pop(name, None)
-
     def callbacks_for(self, hook: Hook) -> list[tuple[str, Callback]]:
         """The hook's own callbacks, then the ALL callbacks."""
         own = list(self._callbacks[hook].items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from actorflow.config import CircuitBreakerConfig
@@ -31,8 +31,6 @@ class CircuitBreaker:
     _successes: int = 0
     _trials: int = 0
     _opened_at: float = 0.0
-    opened_count: int = field(default=0)
-    """How many times the breaker has opened (for metrics)."""
 
     @classmethod
     def from_config(cls, config: CircuitBreakerConfig) -> CircuitBreaker:
@@ -90,4 +88,3 @@ class CircuitBreaker:
     def _open(self) -> None:
         self._state, self._opened_at = "open", self.clock()
         self._failures = self._successes = self._trials = 0
-        self.opened_count += 1
