@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from actorflow._config_messages import Loc, Problem, dotted, quote
+from actorflow.config.messages import Loc, Problem, dotted, quote
 
 IGNORED_SECTIONS: frozenset[str] = frozenset({
     "logging", "agent_memory", "mcp", "providers", "error_routing", "memory", "rag", "embedding",

@@ -1,25 +1,13 @@
-"""agentflow.toml: the pydantic models of the configuration schema, and `load_config()`.
+"""The agentflow.toml schema: one pydantic model per section, `extra="forbid"` everywhere.
 
-`load_config(path)` reads the TOML file, layers `environments/<env>.toml` over it when an
-environment is selected, applies the CLI-style orchestration overrides and validates the result.
-Every mistake (file, layer or override) becomes one `ConfigError` whose message is a single
-readable paragraph naming the file, the dotted key path, the bad value and what is allowed.
-
-AgenticGoKit sections actorflow does not use are accepted with a warning; `[error_routing]`
-retry and circuit-breaker settings are mapped onto `[orchestration.retry]` and
-`[orchestration.circuit_breaker]` where those do not set them. Importing this module does not
-import Ray.
+AgenticGoKit sections actorflow does not use are dropped before validation (see `compat`);
+`loading` reads files and turns these models' errors into one readable `ConfigError`.
+Importing this module does not import Ray.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
-import os
 import re
-import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -28,32 +16,11 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from actorflow._config_compat import (
-    IGNORED_SECTIONS,
-    ignored_warnings,
-    map_error_routing,
-    strip_ignored,
-)
-from actorflow._config_messages import (
-    Origins,
-    Problem,
-    Problems,
-    config_error,
-    describe_errors,
-    suggest,
-    toml_key,
-)
-from actorflow.exceptions import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from actorflow.config.messages import Problems, toml_key
 
 __all__ = [
     "Mode",
@@ -66,14 +33,10 @@ __all__ = [
     "OrchestrationConfig",
     "AgentConfig",
     "ServeConfig",
-    "AgentFlowConfig",
+    "AgentFlowSchema",
     "OVERRIDABLE",
-    "IGNORED_SECTIONS",
     "DEFAULT_RETRYABLE_ERRORS",
-    "load_config",
 ]
-
-logger = logging.getLogger(__name__)
 
 Mode = Literal["route", "collaborative", "sequential", "loop", "mixed"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -304,8 +267,8 @@ class ServeConfig(_Section):
         return value
 
 
-class AgentFlowConfig(_Section):
-    """A whole agentflow.toml. `AgentFlowConfig()` is valid: route mode, no agents."""
+class AgentFlowSchema(_Section):
+    """The sections of a whole agentflow.toml (`AgentFlowConfig` adds the validating constructors)."""
 
     agent_flow: AgentFlowMeta = Field(default_factory=AgentFlowMeta)
     """`[agent_flow]`."""
@@ -334,7 +297,7 @@ class AgentFlowConfig(_Section):
         return list(self._warnings)
 
     @model_validator(mode="after")
-    def _check_mode(self) -> AgentFlowConfig:
+    def _check_mode(self) -> AgentFlowSchema:
         orch, problems = self.orchestration, []
         for key in _MODE_KEYS[orch.mode]:
             value = getattr(orch, key)
@@ -357,152 +320,3 @@ class AgentFlowConfig(_Section):
     def enabled_agents(self) -> list[str]:
         """Names of the `[agents.*]` sections with `enabled = true`, in file order."""
         return [name for name, agent in self.agents.items() if agent.enabled]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> AgentFlowConfig:
-        """Validate a parsed agentflow.toml (as a dict) like `load_config` does a file."""
-        return _load_layers(source or "<config>", copy.deepcopy(dict(data)), None, overrides,
-                            source=source)
-
-    def with_overrides(self, **overrides: Any) -> AgentFlowConfig:
-        """A new validated copy with orchestration overrides (names: `OVERRIDABLE`)."""
-        data = self.model_dump()
-        origins = _apply_overrides(data, overrides)
-        return _validate(data, where=f"{self._source or '<config>'} with overrides",
-                         origins=origins, source=self._source, warnings=self._warnings)
-
-    def with_agent_options(self, name: str, **options: Any) -> AgentFlowConfig:
-        """A new validated copy with `[agents.NAME]` keys overridden by `options`."""
-        for key in options:
-            if key not in AgentConfig.model_fields:
-                hint = suggest(key, AgentConfig.model_fields)
-                raise ConfigError(f'Unknown option "{key}" for agent "{name}"{hint}.',
-                                  path=self._source, key=f"agents.{toml_key(name)}.{key}")
-        data = self.model_dump()
-        data["agents"][name] = {**data["agents"].get(name, {}), **options}
-        origins = {("agents", name, key): (f'option "{key}" of agent "{name}"', None)
-                   for key in options}
-        return _validate(data, where=f"{self._source or '<config>'} with options for agent "
-                         f'"{name}"', origins=origins, source=self._source,
-                         warnings=self._warnings)
-
-
-def load_config(path: str | os.PathLike[str], *, env: str | None = None,
-                overrides: Mapping[str, Any] | None = None) -> AgentFlowConfig:
-    """Load, layer and validate an agentflow.toml.
-
-    `env` (else `$ACTORFLOW_ENV`) selects `<dir of path>/environments/<env>.toml`, deep-merged
-    over the base file (tables merge; scalars and lists replace). `overrides` (names:
-    `OVERRIDABLE`; None values ignored) win over both. Raises ConfigError.
-    """
-    base = Path(path)
-    raw = _read_toml(base)
-    env = env if env is not None else os.environ.get("ACTORFLOW_ENV") or None
-    layer = None
-    if env:
-        env_dir = base.parent / "environments"
-        layer_path = env_dir / f"{env}.toml"
-        if Path(env).name != env or not layer_path.is_file():
-            names = sorted(p.stem for p in env_dir.glob("*.toml")) if env_dir.is_dir() else []
-            raise ConfigError(
-                f'Environment "{env}" has no layer file: {layer_path} does not exist '
-                f"(available environments: {', '.join(names) or 'none'}).",
-                path=str(layer_path))
-        layer = (str(layer_path), _read_toml(layer_path))
-    return _load_layers(str(base), raw, layer, overrides, source=str(base))
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fp:
-            return tomllib.load(fp)
-    except FileNotFoundError:
-        raise ConfigError(f"Configuration file not found: {path}.", path=str(path)) from None
-    except IsADirectoryError:
-        raise ConfigError(f"Configuration path is a directory, not a file: {path}.",
-                          path=str(path)) from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"Cannot read {path}: not UTF-8 text ({err.reason}).",
-                          path=str(path)) from err
-    except tomllib.TOMLDecodeError as err:
-        text = str(err)
-        where = re.search(r"\(at line (\d+), column (\d+)\)", text)
-        if where:
-            text = text[: where.start()].strip()
-            at = f" at line {where[1]}, column {where[2]}"
-        else:
-            at = ""
-        raise ConfigError(f"Invalid TOML in {path}{at}: {text}.", path=str(path)) from err
-
-
-def _load_layers(label: str, raw: dict[str, Any], layer: tuple[str, dict[str, Any]] | None,
-                 overrides: Mapping[str, Any] | None, *, source: str | None) -> AgentFlowConfig:
-    warnings = ignored_warnings(label, raw)
-    data = raw
-    where = label
-    if layer:
-        warnings += ignored_warnings(*layer)
-        data = _deep_merge(raw, layer[1])
-        where += f" (with environment layer {layer[0]})"
-    routing = strip_ignored(data)
-    origins, problems = map_error_routing(data, routing)
-    origins.update(_apply_overrides(data, overrides or {}))
-    if any(value is not None for value in (overrides or {}).values()):
-        where += " with overrides"
-    for warning in warnings:
-        logger.warning("%s", warning)
-    return _validate(data, where=where, origins=origins, problems=problems, source=source,
-                     warnings=warnings, layer=layer)
-
-
-def _deep_merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in layer.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _apply_overrides(data: dict[str, Any],
-                     overrides: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, None]]:
-    """Write the orchestration overrides into `data`; return their origins."""
-    for name in overrides:
-        if name not in OVERRIDABLE:
-            hint = suggest(name, OVERRIDABLE)
-            raise ConfigError(f'Unknown orchestration override "{name}"{hint}; allowed: '
-                              f"{', '.join(OVERRIDABLE)}.", key=name)
-    orch = data.setdefault("orchestration", {})
-    origins: dict[tuple[str, str], tuple[str, None]] = {}
-    for name, value in overrides.items():
-        if value is None or not isinstance(orch, dict):
-            continue
-        if name in ("collaborative_agents", "sequential_agents"):
-            if isinstance(value, str):
-                value = [part.strip() for part in value.split(",") if part.strip()]
-            elif isinstance(value, tuple):
-                value = list(value)
-        orch[name] = value
-        origins[("orchestration", name)] = (f"override {name}", None)
-    return origins
-
-
-def _validate(data: dict[str, Any], *, where: str, origins: Origins | None = None,
-              problems: Sequence[Problem] = (), source: str | None = None,
-              warnings: Sequence[str] = (),
-              layer: tuple[str, Mapping[str, Any]] | None = None) -> AgentFlowConfig:
-    """Validate `data`; turn every problem into one ConfigError paragraph."""
-    found = list(problems)
-    try:
-        cfg = AgentFlowConfig.model_validate(data)
-    except ValidationError as err:
-        found += describe_errors(err, AgentFlowConfig, origins or {})
-    if found:
-        raise config_error(found, where=where, layer=layer, source=source) from None
-    cfg._source = source
-    cfg._warnings = list(warnings)
-    return cfg
-
-

@@ -1,0 +1,40 @@
+"""agentflow.toml: the configuration schema (`schema`), loading and layering (`loading`),
+AgenticGoKit compatibility (`compat`) and readable error messages (`messages`).
+
+Importing this package does not import Ray.
+"""
+
+from actorflow.config.compat import IGNORED_SECTIONS
+from actorflow.config.loading import AgentFlowConfig, load_config
+from actorflow.config.schema import (
+    DEFAULT_RETRYABLE_ERRORS,
+    MODES,
+    OVERRIDABLE,
+    AgentConfig,
+    AgentFlowMeta,
+    CircuitBreakerConfig,
+    LLMConfig,
+    Mode,
+    OrchestrationConfig,
+    RetryConfig,
+    RuntimeConfig,
+    ServeConfig,
+)
+
+__all__ = [
+    "Mode",
+    "MODES",
+    "AgentFlowMeta",
+    "LLMConfig",
+    "RuntimeConfig",
+    "RetryConfig",
+    "CircuitBreakerConfig",
+    "OrchestrationConfig",
+    "AgentConfig",
+    "ServeConfig",
+    "AgentFlowConfig",
+    "OVERRIDABLE",
+    "IGNORED_SECTIONS",
+    "DEFAULT_RETRYABLE_ERRORS",
+    "load_config",
+]
