@@ -16,6 +16,7 @@ from typing import Any
 from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, ConfigError
+from actorflow.patterns import mode_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -36,6 +37,9 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -117,10 +121,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.cli import run as run_benchmarks  # imports Ray
+def cmd_bench(argv: list[str]) -> int:
+    from benchmarks.cli import main as run_benchmarks  # only this command imports the benchmarks
 
-    return run_benchmarks(args)
+    return run_benchmarks(argv)
 
 
 def _visualize(config: AgentFlowConfig, out_dir: Path, *, quiet: bool) -> None:
@@ -165,17 +169,10 @@ def _target(target: str | None, config: AgentFlowConfig) -> str:
             known = ", ".join(config.agents) or "(none)"
             raise UsageError(f"--target {target!r} is not an agent of this configuration; its agents: {known}")
         return target
-    o = config.orchestration
-    entry = {
-        "collaborative": o.collaborative_agents[:1],
-        "sequential": o.sequential_agents[:1],
-        "loop": [o.loop_agent] if o.loop_agent else [],
-        "mixed": o.collaborative_agents[:1],
-    }.get(o.mode, [])
-    entry = entry or [n for n, a in config.agents.items() if a.enabled]
-    if not entry:
+    entry = mode_spec(config.orchestration.mode).entry(config.orchestration, config.enabled_agents())
+    if entry is None:
         raise UsageError("no --target given and the configuration has no enabled agent to default to")
-    return entry[0]
+    return entry
 
 
 def _data(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,14 +232,7 @@ def summary(result: DispatchResult) -> str:
 
 def describe_config(config: AgentFlowConfig) -> str:
     o = config.orchestration
-    wiring = {
-        "route": "each event goes to its target (or metadata route) agent",
-        "collaborative": " | ".join(o.collaborative_agents or [n for n, a in config.agents.items() if a.enabled])
-        + "  (in parallel, merged in this order)",
-        "sequential": " -> ".join(o.sequential_agents),
-        "loop": f"{o.loop_agent} repeated until loop_complete, at most {o.max_iterations} times",
-        "mixed": f"[{' | '.join(o.collaborative_agents)}] -> " + " -> ".join(o.sequential_agents),
-    }[o.mode]
+    wiring = mode_spec(o.mode).describe(o, config.enabled_agents())
     lines = [
         f"{config.source or 'configuration'}: valid",
         f"  flow:     {config.agent_flow.name} {config.agent_flow.version}",
@@ -302,11 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="HTTP port (default: [serve] port, 8000)")
     serve_cmd.set_defaults(func=cmd_serve)
 
-    from benchmarks.cli import add_arguments as add_bench_arguments  # shipped with actorflow; no Ray import
-
-    bench = sub.add_parser("bench", help="benchmark the five patterns against raw Ray, LangGraph and the ideal")
-    add_bench_arguments(bench)
-    bench.set_defaults(func=cmd_bench)
+    # `actorflow bench ARGS` is `python -m benchmarks ARGS` (see main); listed here for --help.
+    sub.add_parser("bench", help="benchmark the five patterns against raw Ray, LangGraph and the ideal "
+                   "(options: actorflow bench --help)")
     return parser
 
 

@@ -139,12 +139,26 @@ class State:
         self._data: dict[str, Any] = dict(data or {})
         self._meta: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items()}
 
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """A read-only view of the data (no copy)."""
+        return MappingProxyType(self._data)
+
+    @property
+    def meta(self) -> Mapping[str, str]:
+        """A read-only view of the meta (no copy)."""
+        return MappingProxyType(self._meta)
+
     # data
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
         self._data[key] = value
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        """Remove `key` from the data; return its value (`default` when absent)."""
+        return self._data.pop(key, default)
 
     def keys(self) -> list[str]:
         return list(self._data)
@@ -159,6 +173,10 @@ class State:
     def set_meta(self, key: str, value: Any) -> None:
         """Meta values are strings; other values are stored as `str(value)`."""
         self._meta[str(key)] = value if isinstance(value, str) else str(value)
+
+    def pop_meta(self, key: str, default: str | None = None) -> str | None:
+        """Remove `key` from the meta; return its value (`default` when absent)."""
+        return self._meta.pop(key, default)
 
     def meta_keys(self) -> list[str]:
         return list(self._meta)

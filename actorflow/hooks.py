@@ -66,6 +66,12 @@ class CallbackRegistry:
             raise ValueError(f"a callback named {name!r} is already registered for {hook.name}")
         self._callbacks[hook][name] = fn
 
+    def copy(self) -> CallbackRegistry:
+        """A snapshot: later registrations do not change it."""
+        registry = CallbackRegistry()
+        registry._callbacks = {hook: dict(callbacks) for hook, callbacks in self._callbacks.items()}
+        return registry
+
     def callbacks_for(self, hook: Hook) -> list[tuple[str, Callback]]:
         """The hook's own callbacks, then the ALL callbacks."""
         own = list(self._callbacks[hook].items())
@@ -73,6 +79,10 @@ class CallbackRegistry:
 
     def __bool__(self) -> bool:
         return any(self._callbacks.values())
+
+    def sees_input(self) -> bool:
+        """True when a callback may receive an agent's input state (and so may change it)."""
+        return any(self._callbacks[hook] for hook in (Hook.BEFORE_AGENT_RUN, Hook.AGENT_ERROR, Hook.ALL))
 
     async def fire(self, hook: Hook, args: CallbackArgs) -> bool:
         """Run the hook's callbacks in order; each returned State replaces `args.state`.

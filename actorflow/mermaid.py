@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from actorflow.config import AgentFlowConfig
+from actorflow.patterns import mode_spec
 
-__all__ = ["Direction", "render", "write"]
+__all__ = ["Diagram", "Direction", "render", "write"]
 
 Direction = Literal["TD", "LR"]
 
@@ -22,8 +23,8 @@ _SHAPES = {"rect": ('["', '"]'), "stadium": ('(["', '"])'), "rhombus": ('{"', '"
 
 def render(cfg: AgentFlowConfig, *, direction: Direction = "TD") -> str:
     """A Mermaid `flowchart` of `cfg`'s orchestration mode, agents labelled with their role."""
-    diagram = _Diagram(cfg, direction)
-    _BUILDERS[cfg.orchestration.mode](diagram)
+    diagram = Diagram(cfg, direction)
+    mode_spec(cfg.orchestration.mode).diagram(diagram)
     return diagram.text()
 
 
@@ -41,7 +42,7 @@ def write(cfg: AgentFlowConfig, out_dir: str | Path, *, direction: Direction = "
     return mmd
 
 
-class _Diagram:
+class Diagram:
     """Node declarations (grouped in subgraphs where asked) first, then edges, in order added."""
 
     def __init__(self, cfg: AgentFlowConfig, direction: Direction) -> None:
@@ -89,6 +90,23 @@ class _Diagram:
         self.nodes.append("    end")
         self._indent = "    "
 
+    def event(self) -> str:
+        return self.node("event", "Event", "stadium")
+
+    def result(self) -> str:
+        return self.node("result", "Result", "stadium")
+
+    def fan_out_in(self, source: str, names: list[str], prefix: str) -> str:
+        """Parallel agents from `source` into a merge node; return the merge node's id."""
+        agents = [self.agent(name, prefix) for name in names]
+        threshold = self.cfg.orchestration.failure_threshold
+        merge = self.node("merge", f"merge changes (list order)<br/>failure_threshold = {threshold}", "hexagon")
+        for agent in agents:
+            self.edge(source, agent)
+        for agent in agents:
+            self.edge(agent, merge)
+        return merge
+
     def text(self) -> str:
         return "\n".join(self.nodes + self.edges) + "\n"
 
@@ -99,70 +117,3 @@ def _escape(text: str) -> str:
     for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(char, code)
     return text
-
-
-def _event(d: _Diagram) -> str:
-    return d.node("event", "Event", "stadium")
-
-
-def _fan_out_in(d: _Diagram, source: str, names: list[str], prefix: str) -> str:
-    """Parallel agents from `source` into a merge node; return the merge node's id."""
-    agents = [d.agent(name, prefix) for name in names]
-    threshold = d.cfg.orchestration.failure_threshold
-    merge = d.node("merge", f"merge (list order)<br/>failure_threshold = {threshold}", "hexagon")
-    for agent in agents:
-        d.edge(source, agent)
-    for agent in agents:
-        d.edge(agent, merge)
-    return merge
-
-
-def _route(d: _Diagram) -> None:
-    event = _event(d)
-    router = d.node("router", "Event router<br/>metadata.route or target", "rhombus")
-    d.edge(event, router)
-    names = d.cfg.enabled_agents()
-    for name in names:
-        d.edge(router, d.agent(name))
-    if not names:
-        d.edge(router, d.node("registered", "agents registered in code"), dotted=True)
-
-
-def _collaborative(d: _Diagram) -> None:
-    event = _event(d)
-    names = d.cfg.orchestration.collaborative_agents or d.cfg.enabled_agents()
-    merge = _fan_out_in(d, event, names, "agent")
-    d.edge(merge, d.node("result", "Result", "stadium"))
-
-
-def _sequential(d: _Diagram) -> None:
-    event = _event(d)
-    steps = [d.agent(name) for name in d.cfg.orchestration.sequential_agents]
-    d.chain([event, *steps, d.node("result", "Result", "stadium")])
-
-
-def _loop(d: _Diagram) -> None:
-    orch = d.cfg.orchestration
-    event = _event(d)
-    agent = d.agent(orch.loop_agent or "")
-    check = d.node("check", "loop_complete?", "rhombus")
-    result = d.node("result", "Result", "stadium")
-    d.chain([event, agent, check])
-    d.edge(check, agent, f"no: repeat until loop_complete / max_iterations = {orch.max_iterations}")
-    d.edge(check, result, f"loop_complete or max_iterations = {orch.max_iterations}")
-
-
-def _mixed(d: _Diagram) -> None:
-    orch = d.cfg.orchestration
-    event = _event(d)
-    d.subgraph("collaborative_phase", "collaborative phase")
-    merge = _fan_out_in(d, event, orch.collaborative_agents, "collab")
-    d.end()
-    d.subgraph("sequential_phase", "sequential phase")
-    steps = [d.agent(name, "seq") for name in orch.sequential_agents]
-    d.end()
-    d.chain([merge, *steps, d.node("result", "Result", "stadium")])
-
-
-_BUILDERS = {"route": _route, "collaborative": _collaborative, "sequential": _sequential,
-             "loop": _loop, "mixed": _mixed}

@@ -176,3 +176,51 @@ class Chaos(Agent):
         if iteration >= 3:
             state.set("loop_complete", True)
         return state
+
+
+def sets(**values):
+    """A handler that writes `values` into the data and returns the whole state (untouched keys included)."""
+
+    def handler(event, state):
+        for key, value in values.items():
+            state.set(key, value)
+        return state
+
+    handler.__name__ = "sets_" + "_".join(values)
+    return handler
+
+
+def removes(key):
+    def handler(event, state):
+        state.pop(key)
+        state.set_meta(f"{key}_removed_by", "remover")
+        return state
+
+    handler.__name__ = f"removes_{key}"
+    return handler
+
+
+async def async_sleeps_or_fails(event, state):
+    """Fails when data `fail` is truthy, else sleeps data `sleep` seconds (async)."""
+    if event.data.get("fail"):
+        raise RuntimeError("asked to fail")
+    await asyncio.sleep(float(event.data.get("sleep", 0)))
+    return {"pid": os.getpid()}
+
+
+def sleeps_reports_pid(event, state):
+    time.sleep(float(event.data.get("sleep", 0)))
+    return {"pid": os.getpid()}
+
+
+def waits_for_file(event, state):
+    """Returns (with its pid) once the file named by data `release` exists; gives up after 20 s."""
+    deadline = time.monotonic() + 20
+    while not os.path.exists(event.data["release"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"pid": os.getpid(), "released": os.path.exists(event.data["release"])}
+
+
+def slow_or_waiting(event, state):
+    """blocks_until_killed, or waits_for_file when data `release` is set."""
+    return waits_for_file(event, state) if "release" in event.data else blocks_until_killed(event, state)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from actorflow.events import Event, State
+from actorflow.patterns.merge import changes, merge
 from actorflow.examples import analysis, pipeline, quality, research, route
 from actorflow.examples._sales import DEFAULT_DATASET
 
@@ -60,9 +61,8 @@ def sequence(handlers, event: Event, state: State) -> State:
 
 
 def collaborate(handlers, event: Event, state: State) -> State:
-    merged = state.clone()
-    for handler in handlers:  # merge in list order
-        merged.merge(call(handler, event, state.clone()))
+    """Each handler on its own copy, their changes merged by the runtime's own merge."""
+    merged, _ = merge(state, [changes(h.__name__, state, call(h, event, state)) for h in handlers])
     return merged
 
 

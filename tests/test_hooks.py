@@ -118,11 +118,12 @@ def test_agent_error_recovery_in_collaborative_is_not_a_failure(make_runner):
 
 
 @pytest.mark.parametrize("callback_returns", ["none", "raise"])
-def test_agent_error_without_a_state_leaves_the_failure(make_runner, callback_returns):
-    calls = []
+def test_agent_error_without_a_state_leaves_the_failure(make_runner, callback_returns, tmp_path):
+    log = tmp_path / "agent_error.log"  # callbacks run in the supervisor's process: they report through a file
 
     def observe(args):
-        calls.append(args.agent_id)
+        with open(log, "a") as f:
+            f.write(f"{args.agent_id}\n")
         if callback_returns == "raise":
             raise RuntimeError("callback broke")
         return None
@@ -130,8 +131,10 @@ def test_agent_error_without_a_state_leaves_the_failure(make_runner, callback_re
     cfg = config(mode="sequential", sequential_agents=["bad"])
     runner = make_runner(cfg, agents={"bad": agents.fails})
     runner.register_callback(Hook.AGENT_ERROR, "observe", observe)
-    with pytest.raises(AgentFailedError):
+    with pytest.raises(AgentFailedError) as info:
         runner.start().dispatch(Event("bad"))
+    assert log.read_text().split() == ["bad"]  # once per failed agent run, after retries
+    assert info.value.result.failed_agents == ["bad"]
 
 
 def test_after_agent_run_replaces_output_and_after_event_sees_errors(make_runner):

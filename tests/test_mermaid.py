@@ -82,7 +82,7 @@ def test_collaborative_fans_out_and_in_to_a_merge_node():
     d = Diagram(render(config(mode="collaborative", collaborative_agents=["validator",
                                                                           "analyzer"])))
     agents = [d.node("validator"), d.node("analyzer")]
-    merge = d.node("merge (list order)")
+    merge = d.node("merge changes (list order)")
     assert d.targets(d.node("Event")) == agents
     assert d.sources(merge) == agents
     assert d.targets(merge) == [d.node("Result")]
@@ -127,7 +127,7 @@ def test_mixed_has_a_collaborative_then_a_sequential_phase():
     text = d.text
     assert text.index("collaborative phase") < text.index("sequential phase")
     fan = [d.node("analyzer", "collaborative phase"), d.node("validator", "collaborative phase")]
-    merge = d.node("merge (list order)")
+    merge = d.node("merge changes (list order)")
     assert d.subgraph[merge] == "collaborative phase"
     assert d.targets(d.node("Event")) == fan
     assert d.sources(merge) == fan

@@ -171,7 +171,7 @@ def test_open_breaker_counts_against_the_failure_threshold(make_runner):
     with pytest.raises(ActorflowError) as info:
         runner.dispatch(Event("ok"))
     assert info.value.result.failed_agents == ["s"]
-    assert "CircuitOpenError" in info.value.result.state.get_meta("s_error") or "circuit" in info.value.result.state.get_meta("s_error")
+    assert info.value.result.state.get_meta("s_error").startswith("CircuitOpenError: circuit breaker for agent 's' is open")
 
 
 # -- supervision: killed processes ----------------------------------------------------------------

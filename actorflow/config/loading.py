@@ -12,7 +12,7 @@ import copy
 import logging
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,6 @@ from actorflow.config.compat import ignored_warnings, map_error_routing, strip_i
 from actorflow.config.messages import Origins, Problem, config_error, describe_errors, suggest, toml_key
 from actorflow.config.schema import OVERRIDABLE, AgentConfig, AgentFlowSchema
 from actorflow.exceptions import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 __all__ = ["AgentFlowConfig", "load_config"]
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from actorflow.config.messages import Problems, toml_key
+from actorflow.patterns import mode_spec
 
 __all__ = [
     "Mode",
@@ -55,11 +56,6 @@ DEFAULT_RETRYABLE_ERRORS: tuple[str, ...] = (
 
 AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
-_MODE_KEYS: dict[str, tuple[str, ...]] = {
-    "route": (), "collaborative": ("collaborative_agents",), "sequential": ("sequential_agents",),
-    "loop": ("loop_agent",), "mixed": ("collaborative_agents", "sequential_agents"),
-}
-"""The orchestration keys naming the agents each mode runs, in running order."""
 _HANDLER_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -196,11 +192,7 @@ class OrchestrationConfig(_Section):
 
     def named_agents(self) -> list[str]:
         """The agents the current mode names, in order, each once (route names none)."""
-        names: list[str] = []
-        for key in _MODE_KEYS[self.mode]:
-            value = getattr(self, key)
-            names += [value] if isinstance(value, str) else value or []
-        return list(dict.fromkeys(names))
+        return mode_spec(self.mode).agents(self)
 
 
 class AgentConfig(_Section):
@@ -298,14 +290,11 @@ class AgentFlowSchema(_Section):
 
     @model_validator(mode="after")
     def _check_mode(self) -> AgentFlowSchema:
-        orch, problems = self.orchestration, []
-        for key in _MODE_KEYS[orch.mode]:
+        orch, spec = self.orchestration, mode_spec(self.orchestration.mode)
+        problems = [(("orchestration", key), text) for key, text in spec.missing(orch)]
+        for key in spec.agent_keys:
             value = getattr(orch, key)
-            names = [value] if isinstance(value, str) else value or []
-            if not names and orch.mode != "collaborative":
-                what = "an agent name" if key == "loop_agent" else "a non-empty list of agents"
-                problems.append((("orchestration", key), f'mode "{orch.mode}" needs {what}'))
-            for name in dict.fromkeys(names):
+            for name in dict.fromkeys([value] if isinstance(value, str) else value or []):
                 if name in self.agents and not self.agents[name].enabled:
                     problems.append((("orchestration", key), f'names agent "{name}", whose '
                                      f"[agents.{toml_key(name)}] section has enabled = false"))

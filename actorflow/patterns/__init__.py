@@ -1,23 +1,19 @@
-"""The five orchestration patterns, one module each, and the registry that picks one by mode."""
+"""The five orchestration patterns, one module each, and the registry of their mode specs."""
 
 from __future__ import annotations
 
 from actorflow.patterns import collaborative, loop, mixed, route, sequential
-from actorflow.patterns.base import AgentCaller, Pattern, PatternContext
+from actorflow.patterns.base import Invocation, ModeSpec, Pattern, PatternOutcome
 
-__all__ = ["PATTERNS", "AgentCaller", "Pattern", "PatternContext", "get_pattern"]
+__all__ = ["MODE_SPECS", "Invocation", "ModeSpec", "Pattern", "PatternOutcome", "mode_spec"]
 
-PATTERNS: dict[str, Pattern] = {
-    "route": route.run,
-    "collaborative": collaborative.run,
-    "sequential": sequential.run,
-    "loop": loop.run,
-    "mixed": mixed.run,
+MODE_SPECS: dict[str, ModeSpec] = {
+    module.SPEC.name: module.SPEC for module in (route, collaborative, sequential, loop, mixed)
 }
 
 
-def get_pattern(mode: str) -> Pattern:
+def mode_spec(mode: str) -> ModeSpec:
     try:
-        return PATTERNS[mode]
+        return MODE_SPECS[mode]
     except KeyError:
-        raise ValueError(f"unknown orchestration mode {mode!r}; known: {', '.join(PATTERNS)}") from None
+        raise ValueError(f"unknown orchestration mode {mode!r}; known: {', '.join(MODE_SPECS)}") from None

@@ -1,53 +1,72 @@
-"""Collaborative: every agent runs on its own copy of the state, in parallel; outputs merge.
+"""Collaborative: every agent runs on the same input, in parallel; their changes merge.
 
-At most `max_concurrency` agents run at once. Outputs merge in list order (not finish order;
-later entries win a key conflict). A failed agent is marked in meta (`{agent}_failed`,
-`{agent}_error`); more failures than `failure_threshold` tolerates fail the dispatch.
+At most `max_concurrency` agents run at once. Each agent contributes what it changed (see
+`merge`), applied in list order. A failed agent is marked in meta (`{agent}_failed`,
+`{agent}_error`); more failures than `failure_threshold` tolerates fail the phase, with the
+surviving agents' merged changes as its partial state.
 """
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
+from typing import TYPE_CHECKING
 
 from actorflow.events import State
 from actorflow.exceptions import AgentFailedError, FailureThresholdExceededError
-from actorflow.patterns.base import PatternContext
+from actorflow.patterns.base import Invocation, ModeSpec, PatternOutcome
+from actorflow.patterns.fanout import fan_out
+from actorflow.patterns.merge import changes, merge
+
+if TYPE_CHECKING:
+    from actorflow.config.schema import OrchestrationConfig
+    from actorflow.mermaid import Diagram
 
 
-async def run_phase(ctx: PatternContext, state: State, agents: list[str], phase: str | None = None) -> State:
-    """Run `agents` in parallel on copies of `state`; return the merged state."""
-    limit = asyncio.Semaphore(max(1, ctx.settings.max_concurrency))
-
-    async def one(agent: str) -> State | AgentFailedError:
-        async with limit:
-            try:
-                # Each agent gets its own deep copy: the actor call pickles it anyway, and the
-                # BEFORE_AGENT_RUN callbacks must not see each other's changes either.
-                return await ctx.run_agent(agent, state.clone(), phase=phase)
-            except AgentFailedError as err:
-                return err
-
-    outcomes = await asyncio.gather(*(one(agent) for agent in agents))
-    merged = state.clone()
-    failed: list[str] = []
-    for agent, outcome in zip(agents, outcomes):
-        if isinstance(outcome, AgentFailedError):
-            failed.append(agent)
-            merged.set_meta(f"{agent}_failed", "true")
-            merged.set_meta(f"{agent}_error", outcome.cause or outcome.message)
+async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str | None = None) -> PatternOutcome:
+    """Run `agents` in parallel on `state` (which `inv.call` never changes); merge their changes."""
+    threshold = inv.settings.failure_threshold
+    entries = await fan_out(
+        [partial(inv.call, agent, state, phase=phase) for agent in agents],
+        max_at_once=inv.settings.max_concurrency,
+        expected=AgentFailedError,
+    )
+    contributions, failed = [], []
+    for agent, entry in zip(agents, entries):
+        if isinstance(entry, State):
+            contributions.append(changes(agent, state, entry))
         else:
-            merged.merge(outcome)
-    ctx.failed_agents.extend(failed)
-    ctx.state = merged
-    threshold = ctx.settings.failure_threshold
+            failed.append((agent, entry))
+    merged, conflicts = merge(state, contributions)
+    if conflicts:
+        merged.set_meta("merge_conflicts", ",".join(conflicts))
+    for agent, err in failed:
+        merged.set_meta(f"{agent}_failed", "true")
+        merged.set_meta(f"{agent}_error", err.cause or err.message)
+    inv.latest = merged
+    names = [agent for agent, _ in failed]
     if failed and len(failed) / len(agents) > threshold:
-        raise FailureThresholdExceededError(
+        error = FailureThresholdExceededError(
             f"{len(failed)} of {len(agents)} collaborative agents failed "
-            f"({', '.join(failed)}), more than failure_threshold = {threshold} tolerates"
+            f"({', '.join(names)}), more than failure_threshold = {threshold} tolerates"
         )
-    return merged
+        return PatternOutcome(merged, error, names)
+    return PatternOutcome(merged, None, names)
 
 
-async def run(ctx: PatternContext, state: State) -> State:
-    agents = list(ctx.settings.collaborative_agents) or list(ctx.enabled_agents)
-    return await run_phase(ctx, state, agents)
+async def run(inv: Invocation, state: State) -> PatternOutcome:
+    return await run_phase(inv, state, SPEC.agents(inv.settings, inv.enabled_agents))
+
+
+def describe(settings: OrchestrationConfig, enabled: list[str]) -> str:
+    return " | ".join(SPEC.agents(settings, enabled)) + "  (in parallel, changes merged in this order)"
+
+
+def diagram(d: Diagram) -> None:
+    merge_node = d.fan_out_in(d.event(), SPEC.agents(d.cfg.orchestration, d.cfg.enabled_agents()), "agent")
+    d.edge(merge_node, d.result())
+
+
+SPEC = ModeSpec(
+    "collaborative", run, agent_keys=("collaborative_agents",), describe=describe, diagram=diagram,
+    empty_means_all=True,
+)

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
-from actorflow.events import State
-from actorflow.patterns.base import PatternContext
+from typing import TYPE_CHECKING
+
+from actorflow.events import Event, State
+from actorflow.exceptions import AgentFailedError
+from actorflow.patterns.base import Invocation, ModeSpec, PatternOutcome
+
+if TYPE_CHECKING:
+    from actorflow.config.schema import OrchestrationConfig
+    from actorflow.mermaid import Diagram
 
 
-async def run(ctx: PatternContext, state: State) -> State:
-    target = ctx.event.metadata.get("route") or ctx.event.target
-    ctx.state = await ctx.run_agent(target, state)
-    return ctx.state
+def target(event: Event) -> str:
+    """The agent the event goes to."""
+    return event.metadata.get("route") or event.target
+
+
+async def run(inv: Invocation, state: State) -> PatternOutcome:
+    agent = target(inv.event)
+    try:
+        state = await inv.call(agent, state)
+    except AgentFailedError as err:
+        return PatternOutcome(state, err, [agent])
+    inv.latest = state
+    return PatternOutcome(state)
+
+
+def describe(settings: OrchestrationConfig, enabled: list[str]) -> str:
+    return "each event goes to its target (or metadata route) agent"
+
+
+def diagram(d: Diagram) -> None:
+    event = d.event()
+    router = d.node("router", "Event router<br/>metadata.route or target", "rhombus")
+    d.edge(event, router)
+    names = d.cfg.enabled_agents()
+    for name in names:
+        d.edge(router, d.agent(name))
+    if not names:
+        d.edge(router, d.node("registered", "agents registered in code"), dotted=True)
+
+
+SPEC = ModeSpec(
+    "route", run, agent_keys=(), describe=describe, diagram=diagram, empty_means_all=True,
+    targets=lambda event: [target(event)],
+)

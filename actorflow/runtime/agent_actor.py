@@ -91,7 +91,10 @@ class AgentActor:
             self._agent = None
             self._fn = handler
         self._is_async = is_async_handler(handler)
-        self._pool = None if self._is_async else ThreadPoolExecutor(max_concurrency, thread_name_prefix=name)
+        # Spare threads beyond max_concurrency: a call abandoned by a timeout keeps its thread
+        # until the process is recycled, and must not starve the calls still running meanwhile.
+        threads = max_concurrency if max_concurrency == 1 else 2 * max_concurrency
+        self._pool = None if self._is_async else ThreadPoolExecutor(threads, thread_name_prefix=name)
         self._started: asyncio.Future | None = None
 
     async def _ensure_started(self) -> None:

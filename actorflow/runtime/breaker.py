@@ -85,6 +85,15 @@ class CircuitBreaker:
         if self._state == "half_open":
             self._trials = max(0, self._trials - 1)
 
+    def settle(self, verdict: bool | None) -> None:
+        """End a call `try_acquire` let through: success, failure, or no verdict (slot back)."""
+        if verdict is None:
+            self.release()
+        elif verdict:
+            self.record_success()
+        else:
+            self.record_failure()
+
     def _open(self) -> None:
         self._state, self._opened_at = "open", self.clock()
         self._failures = self._successes = self._trials = 0

@@ -15,6 +15,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -25,8 +26,8 @@ from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
 from actorflow.runtime.agent_actor import AgentActor, is_async_handler
+from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import import_handler, resolve_handler
-from actorflow.runtime.pool import AgentPool
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
 __all__ = ["Runner"]
@@ -38,6 +39,7 @@ _GRACE_SECONDS = 10.0
 # Most dispatches one supervisor handles at once (its actor max_concurrency).
 _SUPERVISOR_CONCURRENCY = 1000
 _READY_TIMEOUT = 120.0
+_STOPPED_EARLY = "the runner stopped before this dispatch finished (stop() gave up draining it)"
 
 
 class Runner:
@@ -49,13 +51,18 @@ class Runner:
         self._handlers: dict[str, Any] = {}
         self._callbacks = CallbackRegistry()
         self._id = uuid.uuid4().hex[:8]
-        self._lock = threading.RLock()
+        # Guards the fields below for short moments only: never held across a blocking Ray call
+        # (Ray's callback threads take it to settle emit() futures).
+        self._lock = threading.Lock()
         self._status = "new"  # new → started → stopping → stopped
         self._owns_ray = False
-        self._pools: dict[str, AgentPool] = {}
+        self._pools: dict[str, AgentActors] = {}
         self._supervisor: Any = None
         self._supervisor_pid: int | None = None
         self._supervisor_lost = False
+        self._recovery: concurrent.futures.Future | None = None
+        self._callbacks_version = 0
+        self._emitted: set[concurrent.futures.Future] = set()
         self._generation = 0
         self._in_flight: set[ray.ObjectRef] = set()
 
@@ -87,17 +94,28 @@ class Runner:
             if agent_options:
                 self._config = self._config.with_agent_options(name, **agent_options)
             self._handlers[name] = handler
-            if self._status == "started" and self._config.agent(name).enabled:
-                pool = self._create_pools({name: handler})[name]
-                ray.get(self._supervisor.add_agent.remote(pool))
-                self._pools[name] = pool
+            start_now = self._status == "started" and self._config.agent(name).enabled
+        if not start_now:
+            return
+        actors = self._create_actors({name: handler})[name]
+        with self._lock:
+            running = self._status == "started"
+            if running:
+                self._pools[name] = actors  # from here on, teardown and a new supervisor know them
+        if not running:
+            _kill_all([actors])
+            raise ActorflowError(f"the runner stopped while agent {name!r} was starting")
+        self._tell_supervisor(lambda supervisor: supervisor.add_agent.remote(actors))
 
     def register_callback(self, hook: Hook | str, name: str, fn: Callback) -> None:
         """Register `fn(args: CallbackArgs) -> State | None` for `hook` under a unique name."""
         with self._lock:
             self._callbacks.register(hook, name, fn)
-            if self._status == "started":
-                ray.get(self._supervisor.set_callbacks.remote(self._callbacks))
+            self._callbacks_version += 1
+            snapshot, version = self._callbacks.copy(), self._callbacks_version
+            started = self._status == "started"
+        if started:
+            self._tell_supervisor(lambda supervisor: supervisor.set_callbacks.remote(snapshot, version))
 
     def start(self, *, log_to_driver: bool = True) -> Runner:
         """Start Ray if needed, the agent actors and the supervisor. Returns self."""
@@ -105,19 +123,22 @@ class Runner:
             if self._status == "started":
                 return self
             if self._status != "new":
-                raise ActorflowError("this runner has been stopped; create a new Runner to start again")
+                raise ActorflowError(f"this runner is {self._status}; create a new Runner to start again")
+            self._status = "starting"
             handlers = self._all_handlers()
+        try:
             self._connect_ray(log_to_driver)
-            try:
-                enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
-                self._pools.update(self._create_pools(enabled))
-                self._supervisor = self._create_supervisor()
-            except BaseException:
-                self._teardown()
-                raise
+            enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
+            self._pools.update(self._create_actors(enabled))
+            self._supervisor = self._create_supervisor()
+        except BaseException:
+            self._teardown()
+            self._status = "new"
+            raise
+        with self._lock:
             self._status = "started"
-            logger.info("actorflow runner %s started %d agents (%s mode)", self._id, len(self._pools), self.mode)
-            return self
+        logger.info("actorflow runner %s started %d agents (%s mode)", self._id, len(self._pools), self.mode)
+        return self
 
     @property
     def supervisor_pid(self) -> int | None:
@@ -156,20 +177,23 @@ class Runner:
             )
         self._owns_ray = True
 
-    def _create_pools(self, handlers: dict[str, Any]) -> dict[str, AgentPool]:
+    def _create_actors(self, handlers: dict[str, Any]) -> dict[str, AgentActors]:
         """Start every replica of every agent at once, then wait until all have run `on_start`."""
         launched = {name: self._launch(name, handler) for name, handler in handlers.items()}
-        pools = {}
+        created = {}
         try:
-            for name, actors in launched.items():
-                pids = ray.get([actor.ready.remote() for actor in actors], timeout=_READY_TIMEOUT)
-                pools[name] = AgentPool(name, self._config.agent(name), actors, is_async_handler(handlers[name]), pids)
+            for name, handles in launched.items():
+                pids = ray.get([handle.ready.remote() for handle in handles], timeout=_READY_TIMEOUT)
+                config = self._config.agent(name)
+                created[name] = AgentActors(
+                    name, config, handles, pids, is_async_handler(handlers[name]), config.max_concurrency
+                )
         except (RayError, GetTimeoutError) as err:
-            for actors in launched.values():
-                for actor in actors:
-                    _kill(actor)
+            for handles in launched.values():
+                for handle in handles:
+                    _kill(handle)
             raise ActorflowError(f"agent {name!r} failed to start: {describe_error(_cause(err))}") from err
-        return pools
+        return created
 
     def _launch(self, name: str, handler: Any) -> list[Any]:
         cfg = self._config.agent(name)
@@ -191,9 +215,11 @@ class Runner:
 
     def _create_supervisor(self) -> Any:
         self._generation += 1
+        with self._lock:
+            pools, callbacks = dict(self._pools), self._callbacks.copy()
         supervisor = SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=_SUPERVISOR_CONCURRENCY
-        ).remote(self._config, self._pools, self._callbacks)
+        ).remote(self._config, pools, callbacks)
         self._supervisor_pid = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
         return supervisor
 
@@ -225,15 +251,15 @@ class Runner:
 
     def emit(self, event: Event) -> concurrent.futures.Future[DispatchResult]:
         """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises)."""
-        ref = self._submit(event)
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
+        ref = self._submit(event, future)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
-            self._done(ref)
+            self._done(ref, future)
             try:
-                future.set_result(_unwrap(ray_future.result()))
+                _settle(future, result=_unwrap(ray_future.result()))
             except BaseException as err:
-                future.set_exception(err if isinstance(err, ActorflowError) else self._translate(err, event))
+                _settle(future, error=err if isinstance(err, ActorflowError) else self._translate(err, event))
 
         ref.future().add_done_callback(settle)
         return future
@@ -248,37 +274,42 @@ class Runner:
 
     def _ask(self, method: str) -> Any:
         """A management call to the supervisor, replacing it first if it died."""
-        with self._lock:
-            self._require_started()
-            if self._supervisor_lost:
-                self._recover_supervisor()
-            supervisor = self._supervisor
+        supervisor = self._live_supervisor()
         try:
             return ray.get(getattr(supervisor, method).remote(), timeout=_GRACE_SECONDS)
         except RayActorError as err:
             self._supervisor_lost = True
             raise ActorflowError(f"the supervisor actor died ({describe_error(err).splitlines()[0]}); ask again") from err
 
+    def _tell_supervisor(self, call: Callable[[Any], ray.ObjectRef]) -> None:
+        """Tell the supervisor about a change; a dead one is replaced later, knowing it already."""
+        try:
+            ray.get(call(self._live_supervisor()), timeout=_GRACE_SECONDS)
+        except (RayActorError, GetTimeoutError):
+            self._supervisor_lost = True
+
     def _require_started(self) -> None:
-        if self._status == "new":
+        if self._status in ("new", "starting"):
             raise ActorflowError("the runner is not started: call runner.start() (or use `with runner:`) first")
         if self._status != "started":
             raise ActorflowError("the runner is stopped (or stopping) and accepts no new dispatches")
 
-    def _submit(self, event: Event) -> ray.ObjectRef:
+    def _submit(self, event: Event, future: concurrent.futures.Future | None = None) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
+        supervisor = self._live_supervisor()
         with self._lock:
-            self._require_started()
-            if self._supervisor_lost:
-                self._recover_supervisor()
-            ref = self._supervisor.dispatch.remote(event)
+            self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
+            ref = supervisor.dispatch.remote(event)
             self._in_flight.add(ref)
+            if future is not None:
+                self._emitted.add(future)
         return ref
 
-    def _done(self, ref: ray.ObjectRef) -> None:
+    def _done(self, ref: ray.ObjectRef, future: concurrent.futures.Future | None = None) -> None:
         with self._lock:
             self._in_flight.discard(ref)
+            self._emitted.discard(future)
 
     def _wait_limit(self) -> float:
         return self._config.orchestration.timeout_seconds + _GRACE_SECONDS
@@ -291,6 +322,8 @@ class Runner:
             return DispatchTimeoutError(
                 f"no answer from the supervisor for event {event.id} within {self._wait_limit():.0f}s"
             )
+        if isinstance(err, RayActorError) and self._status in ("stopping", "stopped"):
+            return ActorflowError(_STOPPED_EARLY)
         if isinstance(err, RayActorError):
             # Recovery happens on the next submit, in a caller's thread: this may run in one
             # of Ray's callback threads, which must not make blocking Ray calls.
@@ -303,17 +336,40 @@ class Runner:
             return ActorflowError(f"dispatch of event {event.id} failed inside the runtime: {describe_error(_cause(err))}")
         return err
 
-    def _recover_supervisor(self) -> None:
-        """Replace a supervisor that died (its breakers and metrics start afresh). Holds the lock."""
-        self._supervisor_lost = False
+    def _live_supervisor(self) -> Any:
+        """The supervisor; one that died is replaced first (by one caller, the others wait)."""
+        with self._lock:
+            self._require_started()
+            if not self._supervisor_lost:
+                return self._supervisor
+            leader = self._recovery is None
+            if leader:
+                self._recovery = concurrent.futures.Future()
+            recovery = self._recovery
+        if leader:
+            try:
+                supervisor = self._replace_supervisor()
+            except BaseException as err:
+                with self._lock:
+                    self._recovery = None
+                recovery.set_exception(err)
+                raise
+            with self._lock:
+                self._supervisor, self._supervisor_lost, self._recovery = supervisor, False, None
+            recovery.set_result(supervisor)
+        return recovery.result(timeout=_READY_TIMEOUT)
+
+    def _replace_supervisor(self) -> Any:
+        """A new supervisor over the same agent actors (breakers and metrics start afresh),
+        unless the old one still answers."""
         try:
             ray.get(self._supervisor.ping.remote(), timeout=5)
-            return  # a call failed with it, but it answers: keep it
+            return self._supervisor  # a call failed with it, but it answers: keep it
         except (RayError, GetTimeoutError):
             pass
         logger.warning("actorflow runner %s: the supervisor died; starting a new one", self._id)
         _kill(self._supervisor)
-        self._supervisor = self._create_supervisor()
+        return self._create_supervisor()
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -332,19 +388,22 @@ class Runner:
         if pending:
             limit = self._wait_limit() if timeout is None else timeout
             ray.wait(pending, num_returns=len(pending), timeout=limit)
-        # Not under the lock: Ray's callback threads settling emit() futures take it (`_done`).
         self._teardown()
-        self._status = "stopped"
+        with self._lock:
+            self._status = "stopped"
+            unsettled, self._emitted = list(self._emitted), set()
+        for future in unsettled:  # pykka's rule: teardown fails every request still waiting
+            _settle(future, error=ActorflowError(_STOPPED_EARLY))
 
     def _teardown(self) -> None:
-        stops = [actor.stop.remote() for pool in self._pools.values() for actor in pool.actors]
+        with self._lock:
+            pools = list(self._pools.values())
+        stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
         try:
             ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)
         except RayError:
             pass
-        for pool in self._pools.values():
-            for actor in pool.actors:
-                _kill(actor)
+        _kill_all(pools)
         if self._supervisor is not None:
             _kill(self._supervisor)
         self._pools.clear()
@@ -376,6 +435,23 @@ def _unwrap(outcome: DispatchOutcome) -> DispatchResult:
 
 def _cause(err: BaseException) -> BaseException:
     return getattr(err, "cause", None) or err
+
+
+def _settle(future: concurrent.futures.Future, *, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve `future` unless another thread already did."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
+
+
+def _kill_all(pools: list[AgentActors]) -> None:
+    for actors in pools:
+        for handle in actors.handles:
+            _kill(handle)
 
 
 def _kill(actor: Any) -> None:

@@ -1,0 +1,296 @@
+"""`AgentEndpoint`: the one object that calls agent X.
+
+It owns the agent's actors (one per replica), its circuit breaker, what it knows of restarts,
+and how a call ends: answered, failed, timed out, cancelled. Every attempt acquires a breaker
+permit and a replica and gives both back in `finally`, whatever happens.
+
+A call nobody waits for any more (timeout, cancellation) is cancelled on the actor. An async
+handler stops there. A synchronous handler cannot be interrupted in its thread, so its process
+must be recycled (killed and restarted by Ray) for the abandoned work to stop:
+- with `max_concurrency` 1 (a classic mailbox) nothing else can run on that process while the
+  abandoned call holds it, so it is recycled at once; the calls queued behind it are retried
+  on the restarted process without using their retry budget;
+- with more, other calls may be running there: the replica is *retired* — it takes no new
+  calls, the calls already on it finish, then it is recycled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RayActorError
+
+from actorflow.config import AgentConfig
+from actorflow.events import AgentResult, RunStatus, State, describe_error
+from actorflow.exceptions import AgentFailedError, CircuitOpenError, MailboxFullError
+from actorflow.runtime.agent_actor import AgentFailure
+from actorflow.runtime.breaker import CircuitBreaker
+
+__all__ = ["AgentActors", "AgentEndpoint", "Attempt"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentActors:
+    """The actors the runner started for one agent: what it hands to the supervisor."""
+
+    name: str
+    """The agent's name."""
+    config: AgentConfig
+    """Its [agents.NAME] settings (file plus code overrides)."""
+    handles: list[Any]
+    """Ray actor handles, one per replica."""
+    pids: list[int]
+    """Process id of each replica when it started."""
+    is_async: bool
+    """True for async handlers (cancellable on their event loop)."""
+    concurrency: int = 1
+    """Messages one replica handles at once."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    """How one attempt ended."""
+
+    status: RunStatus
+    """ok | error | timeout | circuit_open."""
+    duration: float
+    """Seconds from the attempt's start to its end."""
+    output: State | None = None
+    """The accepted output state (ok only)."""
+    result: AgentResult | None = None
+    """What the agent returned (ok only)."""
+    error: AgentFailedError | None = None
+    """The failure (not ok)."""
+    retryable: bool = False
+    """True when the runtime knows the failure is worth retrying (timeouts, restarts)."""
+    type_names: tuple[str, ...] = ()
+    """For a handler's exception: the class names of its MRO (for `retryable_errors`)."""
+    free: bool = False
+    """The process was recycled under this call (another call overran): retry it without
+    counting it against the retry budget."""
+
+
+@dataclass(slots=True)
+class _Replica:
+    handle: Any
+    pid: int
+    in_flight: int = 0
+    restarts: int = 0
+    recycles: int = 0
+    """Times this endpoint killed the process to recycle it (calls in flight then are not at fault)."""
+    retiring: bool = False
+    """Takes no new calls; recycled once its calls have ended (an abandoned sync call)."""
+    back: asyncio.Future | None = None
+    """Set while the replica restarts: done when it answers again."""
+
+    @property
+    def available(self) -> bool:
+        return not self.retiring and (self.back is None or self.back.done())
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """The breaker's verdict on one attempt: None until known (no verdict gives the slot back)."""
+
+    value: bool | None = None
+
+
+class AgentEndpoint:
+    """Calls one agent: replica choice, breaker, timeout, cancellation, restarts."""
+
+    def __init__(self, actors: AgentActors, breaker: CircuitBreaker) -> None:
+        self.name = actors.name
+        self.config = actors.config
+        self.is_async = actors.is_async
+        self.concurrency = actors.concurrency
+        self.breaker = breaker
+        self._replicas = [_Replica(handle, pid) for handle, pid in zip(actors.handles, actors.pids)]
+        self._changed: list[asyncio.Future] = []
+
+    # -- for operators -----------------------------------------------------------------------
+
+    @property
+    def pids(self) -> list[int]:
+        return [replica.pid for replica in self._replicas]
+
+    @property
+    def restarts(self) -> int:
+        return sum(replica.restarts for replica in self._replicas)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(replica.in_flight for replica in self._replicas)
+
+    # -- calling -----------------------------------------------------------------------------
+
+    async def attempt(self, message: Any, accept: Callable[[AgentResult], Awaitable[State]]) -> Attempt:
+        """Send `message` to one replica and wait for the answer (bounded by `timeout_seconds`).
+
+        `accept` turns an answer into the output state (the AFTER_AGENT_RUN hooks); if it
+        raises `AgentFailedError` the attempt fails without a breaker verdict (the actor
+        answered). Cancelling the caller cancels the call.
+        """
+        started = time.perf_counter()
+        if not self.breaker.try_acquire():
+            message_ = (
+                f"circuit breaker for agent {self.name!r} is open after repeated failures; "
+                f"next trial call in {self.breaker.retry_in():.1f}s"
+            )
+            cause = f"CircuitOpenError: {message_}"
+            return Attempt("circuit_open", 0.0, error=CircuitOpenError(message_, agent=self.name, cause=cause))
+        verdict = _Verdict()
+        try:
+            replica = await self._acquire()
+            try:
+                return await self._send(replica, message, accept, started, verdict)
+            finally:
+                self._release(replica)
+        finally:
+            self.breaker.settle(verdict.value)
+
+    async def _send(
+        self,
+        replica: _Replica,
+        message: Any,
+        accept: Callable[[AgentResult], Awaitable[State]],
+        started: float,
+        verdict: _Verdict,
+    ) -> Attempt:
+        def failed(status: RunStatus, cause: str, *, retryable: bool = False, kind: type = AgentFailedError) -> Attempt:
+            error = kind(f"agent {self.name!r} failed: {cause}", agent=self.name, cause=cause)
+            return Attempt(status, time.perf_counter() - started, error=error, retryable=retryable)
+
+        recycles = replica.recycles
+        try:
+            ref = replica.handle.handle.remote(message)
+        except PendingCallsLimitExceeded:
+            cause = f"MailboxFullError: mailbox of agent {self.name!r} is full ({self.config.mailbox_size} pending calls)"
+            return failed("error", cause, kind=MailboxFullError)
+        except Exception as err:  # the message cannot be sent, e.g. a value in the state does not pickle
+            return failed("error", f"the message cannot be sent to the agent: {describe_error(err)}")
+        timeout = self.config.timeout_seconds
+        try:
+            value = await (asyncio.wait_for(ref, timeout) if timeout else ref)
+        except asyncio.TimeoutError:
+            self._abandon(replica, ref)
+            verdict.value = False
+            cause = f"TimeoutError: agent {self.name!r} did not answer within timeout_seconds = {timeout}"
+            return failed("timeout", cause, retryable=True)
+        except asyncio.CancelledError:
+            self._abandon(replica, ref)
+            raise
+        except (RayActorError, ActorUnavailableError) as err:
+            if replica.recycles != recycles:  # we recycled the process under this call: not its fault
+                cause = f"the process of agent {self.name!r} was recycled after another call overran ({_first_line(err)})"
+                attempt = failed("error", cause, retryable=True)
+                attempt.free = True
+                return attempt
+            gone = isinstance(err, ActorDiedError) and self.config.max_restarts == 0
+            if gone:
+                verdict.value = False  # supervision cannot bring it back: the breaker is charged
+            else:
+                self._watch_restart(replica)  # waiting for a restart is not the agent's fault
+            cause = f"{type(err).__name__}: the actor of agent {self.name!r} died or is unreachable ({_first_line(err)})"
+            return failed("error", cause, retryable=not gone)
+        except ray.exceptions.RayError as err:
+            verdict.value = False
+            return failed("error", f"{type(err).__name__}: {_first_line(err)}")
+
+        if isinstance(value, AgentFailure):
+            verdict.value = False
+            logger.debug("agent %s failed:\n%s", self.name, value.traceback)
+            attempt = failed("error", value.describe())
+            attempt.type_names = value.type_names
+            return attempt
+        try:
+            output = await accept(value)
+        except AgentFailedError as err:
+            return Attempt("error", time.perf_counter() - started, error=err)
+        verdict.value = True
+        return Attempt("ok", time.perf_counter() - started, output=output, result=value)
+
+    # -- replicas ----------------------------------------------------------------------------
+
+    async def _acquire(self) -> _Replica:
+        """The available replica with the fewest calls in flight, waiting while none is."""
+        while True:
+            available = [replica for replica in self._replicas if replica.available]
+            if available:
+                replica = min(available, key=lambda r: r.in_flight)
+                replica.in_flight += 1
+                return replica
+            changed = asyncio.get_running_loop().create_future()
+            self._changed.append(changed)
+            await changed
+
+    def _release(self, replica: _Replica) -> None:
+        replica.in_flight -= 1
+        if replica.retiring and replica.in_flight == 0:
+            self._recycle(replica)
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, []
+        for future in changed:
+            if not future.done():
+                future.set_result(None)
+
+    def _abandon(self, replica: _Replica, ref: ray.ObjectRef) -> None:
+        """Stop a call nobody waits for; retire a sync handler's replica (see module doc)."""
+        try:
+            ray.cancel(ref)
+        except Exception as err:  # the actor may already be gone; nothing more to stop
+            logger.debug("cancelling a call to %s: %s", self.name, describe_error(err))
+        if self.is_async or self.config.max_restarts == 0:
+            return
+        if self.concurrency == 1:
+            self._recycle(replica)
+        else:
+            replica.retiring = True
+
+    def _recycle(self, replica: _Replica) -> None:
+        """Kill the replica's process now; Ray restarts it and calls wait for it to be back."""
+        if replica.back is None or replica.back.done():
+            replica.recycles += 1
+            replica.back = asyncio.ensure_future(self._restart(replica, kill=True))
+
+    def _watch_restart(self, replica: _Replica) -> None:
+        """Ray restarts a replica that died: calls to it wait until it answers again."""
+        if replica.back is None or replica.back.done():
+            replica.back = asyncio.ensure_future(self._restart(replica, kill=False))
+
+    async def _restart(self, replica: _Replica, *, kill: bool) -> None:
+        try:
+            if kill:
+                ray.kill(replica.handle, no_restart=False)
+            replica.pid = await _until_ready(replica.handle)
+            replica.restarts += 1
+        except Exception as err:
+            logger.warning("agent %s: a replica did not come back: %s", self.name, describe_error(err))
+        finally:
+            replica.retiring = False
+            replica.back = None
+            self._notify()
+
+
+async def _until_ready(actor: Any, attempts: int = 100) -> int:
+    # A call sent before Ray notices the kill reaches the dying process and fails: ask again.
+    for _ in range(attempts - 1):
+        try:
+            return await actor.ready.remote()
+        except ray.exceptions.RayActorError:
+            await asyncio.sleep(0.1)
+    return await actor.ready.remote()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

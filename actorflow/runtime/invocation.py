@@ -1,0 +1,130 @@
+"""`DispatchInvocation`: one dispatch as the runtime runs it (the patterns' `Invocation`).
+
+It holds the event, the deadline and the runs recorded so far, and runs one agent for a
+pattern: BEFORE_AGENT_RUN callbacks, attempts through the agent's `AgentEndpoint` with the
+retry policy, AFTER_AGENT_RUN callbacks, and AGENT_ERROR callbacks when the run failed for good.
+
+Hook rule (DESIGN "Hooks"): a callback's failure is never recorded as success. A raising
+BEFORE_AGENT_RUN or AFTER_AGENT_RUN callback fails that agent run (status "error", the message
+names the hook); AGENT_ERROR may still recover it; the circuit breaker is not charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from actorflow.config import OrchestrationConfig
+from actorflow.events import AgentResult, AgentRun, Event, State, describe_error
+from actorflow.exceptions import AgentFailedError, AgentNotFoundError
+from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
+from actorflow.runtime.endpoint import AgentEndpoint
+from actorflow.runtime.metrics import Metrics
+from actorflow.runtime.retry import RetryPolicy
+
+__all__ = ["DispatchInvocation"]
+
+logger = logging.getLogger(__name__)
+
+
+class DispatchInvocation:
+    """Runs agents for one dispatch and records every attempt as an `AgentRun`."""
+
+    def __init__(
+        self,
+        event: Event,
+        settings: OrchestrationConfig,
+        state: State,
+        *,
+        endpoints: Mapping[str, AgentEndpoint],
+        callbacks: CallbackRegistry,
+        retry: RetryPolicy,
+        metrics: Metrics,
+        not_found: Callable[[str], AgentNotFoundError],
+        deadline: float,
+    ) -> None:
+        self.event = event
+        self.settings = settings
+        self.enabled_agents = list(endpoints)
+        self.latest = state
+        self.runs: list[AgentRun] = []
+        self._endpoints = endpoints
+        self._callbacks = callbacks
+        self._retry = retry
+        self._metrics = metrics
+        self._not_found = not_found
+        self._deadline = deadline
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    def record(self, run: AgentRun) -> None:
+        self.runs.append(run)
+        self._metrics.observe_run(run.agent, run.status, run.duration)
+
+    async def call(
+        self, agent: str, state: State, *, phase: str | None = None, iteration: int | None = None
+    ) -> State:
+        endpoint = self._endpoints.get(agent)
+        if endpoint is None:
+            raise self._not_found(agent)
+        if self._callbacks.sees_input():
+            state = state.clone()  # callbacks may change what they are given; the caller's state stays as it was
+
+        args = CallbackArgs(self.event, state, agent_id=agent, mode=self.mode)
+        try:
+            await self._callbacks.fire(Hook.BEFORE_AGENT_RUN, args)
+        except Exception as err:
+            failure = _hook_failure(agent, Hook.BEFORE_AGENT_RUN, err)
+            self.record(AgentRun(agent, "error", 0.0, failure.cause, 1, iteration, phase))
+            return await self._failed(agent, state, failure)
+        state = args.state
+
+        async def accept(result: AgentResult) -> State:
+            after = CallbackArgs(self.event, result.output_state, agent_id=agent, agent_result=result, mode=self.mode)
+            try:
+                await self._callbacks.fire(Hook.AFTER_AGENT_RUN, after)
+            except Exception as err:
+                raise _hook_failure(agent, Hook.AFTER_AGENT_RUN, err) from err
+            return after.state
+
+        number = spent = 0
+        while True:
+            number += 1
+            started = time.perf_counter()
+            try:
+                attempt = await endpoint.attempt((self.event, state), accept)
+            except asyncio.CancelledError:
+                elapsed = time.perf_counter() - started
+                reason = "cancelled: the dispatch ended before the agent answered"
+                self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase))
+                raise
+            error = attempt.error
+            self.record(AgentRun(agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase))
+            if attempt.output is not None:
+                return attempt.output
+            retryable = attempt.retryable or self._retry.retries_error(attempt.type_names)
+            spent += not attempt.free
+            delay = self._retry.delay(max(1, spent))
+            if not retryable or spent > self._retry.max_retries or time.monotonic() + delay >= self._deadline:
+                return await self._failed(agent, state, error)
+            self._metrics.retries[agent] += 1
+            await asyncio.sleep(delay)
+
+    async def _failed(self, agent: str, state: State, failure: AgentFailedError) -> State:
+        """The failure is final unless an AGENT_ERROR callback returns a State (recovery)."""
+        args = CallbackArgs(self.event, state, agent_id=agent, error=failure, mode=self.mode)
+        try:
+            if await self._callbacks.fire(Hook.AGENT_ERROR, args):
+                return args.state
+        except Exception as err:
+            logger.debug("AGENT_ERROR callback for %s raised %s; the failure stands", agent, describe_error(err))
+        raise failure
+
+
+def _hook_failure(agent: str, hook: Hook, err: Exception) -> AgentFailedError:
+    cause = f"{hook.name} callback raised {describe_error(err)}"
+    return AgentFailedError(f"agent {agent!r} failed: {cause}", agent=agent, cause=cause)
