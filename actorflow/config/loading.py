@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from actorflow.config.llm import captured_env
 from actorflow.config.compat import ignored_warnings, map_error_routing, strip_ignored
 from actorflow.config.messages import Origins, Problem, config_error, describe_errors, suggest, toml_key
 from actorflow.config.schema import OVERRIDABLE, AgentConfig, AgentFlowSchema
@@ -182,6 +183,7 @@ def _validate(data: dict[str, Any], *, where: str, origins: Origins | None = Non
         raise config_error(found, where=where, layer=layer, source=source) from None
     cfg._source = source
     cfg._warnings = list(warnings)
+    cfg._env = captured_env()
     return cfg
 
 

@@ -35,6 +35,7 @@ class _Attempt:
     result: AgentResult | None = None
     error: AgentFailedError | None = None
     retryable: bool = False
+    retry_after: float | None = None
 
 
 class AgentCalls:
@@ -81,7 +82,7 @@ class AgentCalls:
                 break
             if not outcome.retryable or attempt > core.retry.max_retries:
                 return await self._failed(agent, state, outcome.error)
-            delay = core.retry.delay(attempt)
+            delay = max(core.retry.delay(attempt), outcome.retry_after or 0.0)
             if time.monotonic() + delay >= self._deadline:
                 return await self._failed(agent, state, outcome.error)
             core.metrics.retries[agent] += 1
@@ -107,8 +108,8 @@ class AgentCalls:
         pool = core.pools[agent]
         breaker = core.breakers[agent]
 
-        def finish(status: RunStatus, started: float, error: str | None = None) -> None:
-            self.record(AgentRun(agent, status, time.perf_counter() - started, error, attempt, iteration, phase))
+        def finish(status: RunStatus, started: float, error: str | None = None, usage: dict | None = None) -> None:
+            self.record(AgentRun(agent, status, time.perf_counter() - started, error, attempt, iteration, phase, usage))
 
         started = time.perf_counter()
         if not breaker.try_acquire():
@@ -168,9 +169,10 @@ class AgentCalls:
             return _Attempt(
                 error=AgentFailedError(f"agent {agent!r} failed: {cause}", agent=agent, cause=cause),
                 retryable=core.retry.retries_error(value.type_names),
+                retry_after=value.retry_after,
             )
         breaker.record_success()
-        finish("ok", started)
+        finish("ok", started, usage=value.usage)
         return _Attempt(result=value)
 
     async def _failed(self, agent: str, state: State, failure: AgentFailedError) -> State:
