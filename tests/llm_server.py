@@ -48,6 +48,8 @@ class Recorded:
 
     body: dict[str, Any]
     headers: dict[str, str]
+    peer: tuple | None = None
+    """The client's (host, port): one per HTTP connection."""
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -122,6 +124,7 @@ class ChatServer:
             self.requests.clear()
             self._plans.clear()
             self.disconnected.clear()
+            self._count = 0
             self.latency = 0.0
 
     def for_model(self, model: str) -> list[Recorded]:
@@ -133,7 +136,8 @@ class ChatServer:
     async def _chat(self, request: Request):
         body = await request.json()
         with self._lock:
-            self.requests.append(Recorded(body, dict(request.headers)))
+            peer = (request.client.host, request.client.port) if request.client else None
+            self.requests.append(Recorded(body, dict(request.headers), peer))
             self._count += 1
             count = self._count
             plan = self._plans.get(body.get("model"))

@@ -93,8 +93,10 @@ def _merged(cfg: AgentFlowSchema, name: str) -> dict[str, Any]:
     if override is not None:
         values.update({key: getattr(override, key) for key in _KEYS
                        if getattr(override, key) is not None})
-        if override.provider is not None and override.base_url is None:
-            values["base_url"] = None  # another provider: [llm] base_url is not its address
+        if override.provider is not None:
+            # Another provider: [llm]'s address and key are not its own (never send a key elsewhere).
+            for key in ("base_url", "api_key_env"):
+                values[key] = getattr(override, key)
     return values
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from actorflow.config.llm import LLMSettings
 from actorflow.llm.errors import map_error
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["ChatReply", "make_client", "chat", "PLACEHOLDER_KEY"]
 
@@ -35,6 +36,8 @@ class ChatReply:
 def make_client(settings: LLMSettings, api_key: str | None) -> openai.AsyncOpenAI:
     """The agent's one client: connection reuse across calls; `max_retries=0` so actorflow's
     retry policy (`[orchestration.retry]`) is the only one in force."""
+    import openai  # imported by LLM agent actors only, not by every process that imports actorflow
+
     return openai.AsyncOpenAI(
         api_key=api_key or PLACEHOLDER_KEY,
         base_url=settings.base_url,

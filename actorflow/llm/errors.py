@@ -23,8 +23,6 @@ import email.utils
 import time
 from typing import Any
 
-import openai
-
 from actorflow.config.llm import LLMSettings
 
 __all__ = [
@@ -100,6 +98,7 @@ class LLMPromptError(LLMError):
 
 def map_error(err: Exception, settings: LLMSettings, *, secret: str | None = None) -> LLMError:
     """The LLMError for an exception of the openai client (others are returned wrapped as LLMError)."""
+    import openai
     s = settings
     who = f'LLM agent "{s.agent}" ({s.provider}, model "{s.model}" at {s.base_url})'
     common = {"agent": s.agent, "provider": s.provider}
