@@ -19,7 +19,7 @@ from actorflow import AgentFailedError, Event, load_config
 from actorflow.cli import main
 
 from conftest import REPO
-from llm_server import ChatServer, Fail, Slow, free_port
+from benchmarks.chat_server import ChatServer, Fail, Slow, free_port
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -1,4 +1,8 @@
-"""A real OpenAI-compatible chat server for the tests, on 127.0.0.1 in the test process.
+"""A real OpenAI-compatible chat server for the tests and the LLM benchmark, on 127.0.0.1.
+
+The tests run it in their own process (a thread); the benchmark runs it in a process of its
+own (`python -m benchmarks.chat_server --port P --latency 0.05`), so that serving does not
+share a GIL with the clients being measured.
 
 `POST /v1/chat/completions`, streamed (SSE, with usage when `stream_options.include_usage`) or
 not. Every request is recorded. What the next requests for a model do is scripted with
@@ -24,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["ChatServer", "Fail", "Slow", "free_port"]
+__all__ = ["ChatServer", "Fail", "Slow", "free_port", "main"]
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,11 @@ def reply_text(body: dict[str, Any], count: int) -> str:
 class ChatServer:
     """Start with `start()` (or as a context manager); `url` is the host, `base_url` the `/v1` API."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None, latency: float = 0.0, record: bool = True) -> None:
+        self.port = port or free_port()
         self.requests: list[Recorded] = []
-        self.latency = 0.0
+        self.latency = latency
+        self.record = record
         self.disconnected = threading.Event()
         self._plans: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
@@ -136,8 +141,9 @@ class ChatServer:
     async def _chat(self, request: Request):
         body = await request.json()
         with self._lock:
-            peer = (request.client.host, request.client.port) if request.client else None
-            self.requests.append(Recorded(body, dict(request.headers), peer))
+            if self.record:
+                peer = (request.client.host, request.client.port) if request.client else None
+                self.requests.append(Recorded(body, dict(request.headers), peer))
             self._count += 1
             count = self._count
             plan = self._plans.get(body.get("model"))
@@ -180,3 +186,20 @@ class ChatServer:
         except (asyncio.CancelledError, GeneratorExit):
             self.disconnected.set()  # the client hung up before the reply was complete
             raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until killed: `python -m benchmarks.chat_server --port P [--latency S]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local OpenAI-compatible chat server (fixed replies).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply starts")
+    args = parser.parse_args(argv)
+    server = ChatServer(args.port, args.latency, record=False)
+    print(f"listening on {server.url}", flush=True)
+    server._server.run()
+
+
+if __name__ == "__main__":
+    main()
