@@ -6,8 +6,9 @@ share a GIL with the clients being measured.
 
 `POST /v1/chat/completions`, streamed (SSE, with usage when `stream_options.include_usage`) or
 not. Every request is recorded. What the next requests for a model do is scripted with
-`plan(model, *steps)`: `"ok"`, an HTTP status (`Fail(429, retry_after=0.2)`), or `Slow(s)`
-(starts streaming, then stalls `s` seconds; `disconnected` is set when the client hangs up).
+`plan(model, *steps)`: `"ok"`, `"no-usage"` (a server that ignores `stream_options`), an HTTP
+status (`Fail(429, retry_after=0.2)`), or `Slow(s)` (starts streaming, then stalls `s`
+seconds; `disconnected` is set when the client hangs up).
 `latency` delays every reply (the benchmark's fixed model latency). Nothing real is called.
 """
 
@@ -165,7 +166,7 @@ class ChatServer:
             message = {"role": "assistant", "content": text}
             return JSONResponse({**base, "object": "chat.completion", "usage": usage,
                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and step != "no-usage"
         return StreamingResponse(self._stream(base, words, usage if include_usage else None, step),
                                  media_type="text/event-stream")
 

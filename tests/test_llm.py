@@ -90,6 +90,43 @@ def test_seed_configuration_runs_through_the_runner(chat, make_runner, name):
         assert (result.iterations, result.completion_reason) == (10, "max_iterations")
 
 
+# -- the call itself, in this process ---------------------------------------------------------
+
+
+def test_chunks_reach_on_token_and_a_server_without_usage_gives_none(chat):
+    import asyncio
+
+    from actorflow import State
+    from actorflow.llm import LLMAgent
+
+    settings = load_config(LLM_CONFIGS / "loop.toml").llm_agent("quality_improver")
+    agent = LLMAgent(settings)
+    chunks: list[str] = []
+    agent.on_token = chunks.append
+    chat.plan("gemma3:1b", "ok", "no-usage")
+
+    async def twice():
+        agent.on_start()
+        try:
+            return [await agent.run(Event("quality_improver", {}), State({"content": "draft"})) for _ in range(2)]
+        finally:
+            await agent.on_stop()
+
+    first, second = asyncio.run(twice())
+    assert "".join(chunks[:5]) == first.output_state.get("quality_improver_response") == "Reply 1 from gemma3:1b: noted."
+    assert first.usage["output_tokens"] == 5 and first.usage["input_tokens"] > 0 and second.usage is None
+    assert second.output_state.get("quality_improver_response") == "Reply 2 from gemma3:1b: noted."
+
+
+def test_the_server_answers_unstreamed_requests_too(chat):
+    import openai
+
+    client = openai.OpenAI(api_key="x", base_url=chat.base_url, max_retries=0)
+    reply = client.chat.completions.create(model="plain", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Reply 1 from plain: noted." and reply.usage.prompt_tokens == 1
+    client.close()
+
+
 # -- every key ---------------------------------------------------------------------------------
 
 

@@ -189,3 +189,11 @@ def test_max_concurrency_defaults_by_handler_kind():
     assert agent_concurrency(None, agents.async_double) == 100
     assert agent_concurrency(None, LLMAgent(s)) == 100
     assert agent_concurrency(7, LLMAgent(s)) == 7
+
+
+def test_a_handler_wins_over_the_file(monkeypatch):
+    from actorflow.llm import llm_handlers
+
+    cfg = AgentFlowConfig.from_dict({"llm": {"provider": "ollama", "model": "m"}, "agents": {"a": {}, "b": {}}})
+    assert sorted(llm_handlers(cfg)) == ["a", "b"]
+    assert sorted(llm_handlers(cfg, skip={"a": object()})) == ["b"]
