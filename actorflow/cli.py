@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,8 @@ def describe_config(config: AgentFlowConfig) -> str:
         if name in llm:
             s = llm[name]
             kind = f"llm={s.provider}/{s.model} at {s.base_url} -> data[{s.output_key!r}]"
+            if s.api_key_env:
+                kind += f", key from ${s.api_key_env}{'' if os.environ.get(s.api_key_env) else ' (NOT SET)'}"
         else:
             kind = f"handler={agent.handler or '(none)'}"
         lines.append(f"    {name:<18} {agent.role or '-':<20} {state:<8} {kind}")

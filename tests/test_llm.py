@@ -237,6 +237,11 @@ prompt = "Summarize {{report}}"
 timeout_seconds = 0.5
 [agents.slow.llm]
 model = "slow"
+
+[agents.stalled]
+[agents.stalled.llm]
+model = "stalled"
+timeout_seconds = 0.3
 """
 
 
@@ -332,6 +337,14 @@ def test_agent_timeout_cancels_the_slow_reply(server, errors_runner):
     assert time.monotonic() - started < 5
     assert server.disconnected.wait(timeout=5), "the server never saw the client hang up"
     assert errors_runner.dispatch(Event("slow", {})).ok  # the actor is free again
+
+
+def test_the_clients_own_timeout_is_a_retryable_llm_timeout(server, errors_runner):
+    server.reset()
+    server.plan("stalled", Slow(5), Slow(5))
+    result = errors_runner.dispatch(Event("stalled", {}))
+    assert [run.status for run in result.runs] == ["error", "error", "ok"]
+    assert "LLMTimeoutError" in result.runs[0].error and "timeout_seconds = 0.3" in result.runs[0].error
 
 
 def test_llm_agents_take_many_messages_at_once_over_one_client(server, errors_runner):

@@ -197,3 +197,17 @@ def test_a_handler_wins_over_the_file(monkeypatch):
     cfg = AgentFlowConfig.from_dict({"llm": {"provider": "ollama", "model": "m"}, "agents": {"a": {}, "b": {}}})
     assert sorted(llm_handlers(cfg)) == ["a", "b"]
     assert sorted(llm_handlers(cfg, skip={"a": object()})) == ["b"]
+
+
+def test_validate_says_when_the_key_variable_is_not_set(tmp_path, capsys, monkeypatch):
+    from actorflow.cli import main
+
+    path = tmp_path / "agentflow.toml"
+    path.write_text('[llm]\nprovider = "openai"\nmodel = "gpt-4o-mini"\n[agents.a]\nsystem_prompt = "Hi."\n')
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["validate", str(path)]) == 0
+    assert "key from $OPENAI_API_KEY (NOT SET)" in capsys.readouterr().out
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-zzz-secret")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "key from $OPENAI_API_KEY" in out and "NOT SET" not in out and "sk-zzz-secret" not in out

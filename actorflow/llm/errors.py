@@ -138,6 +138,9 @@ def map_error(err: Exception, settings: LLMSettings, *, secret: str | None = Non
         return LLMRequestError(f"{who}: HTTP {status}: the server refused the request"
                                f"{': ' + detail if detail else ''}", **common)
     if type(err).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        if "Timeout" in type(err).__name__:  # the server went quiet in the middle of the reply
+            return LLMTimeoutError(f"{who}: the reply stalled for longer than [llm] timeout_seconds = "
+                                   f"{s.timeout_seconds}", **common)
         return LLMConnectionError(f"{who}: the connection to {s.base_url} failed during the reply: "
                                   f"{clean(_root_cause(err))}", **common)
     return LLMError(f"{who}: {type(err).__name__}: {clean(str(err))}", **common)
