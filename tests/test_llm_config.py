@@ -211,3 +211,15 @@ def test_validate_says_when_the_key_variable_is_not_set(tmp_path, capsys, monkey
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert "key from $OPENAI_API_KEY" in out and "NOT SET" not in out and "sk-zzz-secret" not in out
+
+
+@pytest.mark.parametrize("name, block", [("agentflow.toml", "configuration_system"), ("collaborative.toml", "collaborative"),
+                                         ("sequential.toml", "sequential"), ("loop.toml", "loop"), ("mixed.toml", "mixed")])
+def test_shipped_seed_files_are_the_seed_verbatim(name, block):
+    from test_config import SEED  # every TOML block of the seed guide, verbatim
+
+    header = SEED["configuration_system"].split("[orchestration]")[0]  # the seed's [agent_flow] and [llm]
+    text = (SEED_LLM / name).read_text()
+    start = text.index("\n[agent_flow]\n") + 1
+    assert text[start:] == (SEED[block] if block == "configuration_system" else header + SEED[block])
+    assert all(line.startswith("#") or not line for line in text[:start].splitlines())  # only comments added
