@@ -315,8 +315,8 @@ def test_unreachable_provider_names_agent_provider_url_and_cause(errors_runner):
     err = failed(errors_runner, "down")
     assert [run.attempt for run in err.result.runs] == [1, 2, 3]  # retryable
     url = errors_runner.config.llm_agent("down").base_url
-    assert "LLMConnectionError" in err.cause and 'LLM agent "down" (ollama' in err.cause
-    assert f"cannot reach the provider at {url}" in err.cause and "Connect" in err.cause
+    assert "LLMConnectionError" in err.cause
+    assert f'LLM agent "down" (ollama, model "fine" at {url}): cannot reach the provider: Connect' in err.cause
 
 
 def test_missing_template_key_fails_once_naming_agent_and_key(server, errors_runner):

@@ -110,7 +110,7 @@ def map_error(err: Exception, settings: LLMSettings, *, secret: str | None = Non
         return LLMTimeoutError(f"{who}: no reply within [llm] timeout_seconds = {s.timeout_seconds}", **common)
     if isinstance(err, openai.APIConnectionError):
         return LLMConnectionError(
-            f"{who}: cannot reach the provider at {s.base_url}: {clean(_root_cause(err))}; is the "
+            f"{who}: cannot reach the provider: {clean(_root_cause(err))}; is the "
             f"server running{' (ollama serve)' if s.kind == 'ollama' else ''} and is base_url right?", **common)
     if isinstance(err, openai.APIStatusError):
         status, detail = err.status_code, clean(_server_message(err))
@@ -141,7 +141,7 @@ def map_error(err: Exception, settings: LLMSettings, *, secret: str | None = Non
         if "Timeout" in type(err).__name__:  # the server went quiet in the middle of the reply
             return LLMTimeoutError(f"{who}: the reply stalled for longer than [llm] timeout_seconds = "
                                    f"{s.timeout_seconds}", **common)
-        return LLMConnectionError(f"{who}: the connection to {s.base_url} failed during the reply: "
+        return LLMConnectionError(f"{who}: the connection failed during the reply: "
                                   f"{clean(_root_cause(err))}", **common)
     return LLMError(f"{who}: {type(err).__name__}: {clean(str(err))}", **common)
 
