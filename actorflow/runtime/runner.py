@@ -84,8 +84,11 @@ class Runner:
         """
         handler = resolve_handler(handler, agent=name)
         with self._lock:
-            if name in self._handlers or name in self._pools:
+            if name in self._handlers:
                 raise ValueError(f"agent {name!r} is already registered")
+            if name in self._llm_info:
+                raise ValueError(f"agent {name!r} is already running as an LLM agent (the file gives it no "
+                                 "handler); register its code handler before start()")
             if agent_options:
                 self._config = self._config.with_agent_options(name, **agent_options)
             self._handlers[name] = handler
