@@ -279,6 +279,21 @@ def test_unknown_model_names_the_model_and_is_not_retried(server, errors_runner)
     assert 'LLM agent "missing"' in str(err)
 
 
+def test_a_code_handler_cannot_replace_a_running_llm_agent(errors_runner):
+    import agents
+
+    with pytest.raises(ValueError, match="already running as an LLM agent"):
+        errors_runner.register_agent("missing", agents.returns_dict)
+
+
+def test_run_without_the_key_variable_is_a_set_up_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    path = tmp_path / "agentflow.toml"
+    path.write_text('[llm]\nprovider = "openai"\nmodel = "gpt-4o-mini"\n[agents.a]\nsystem_prompt = "Hi."\n')
+    assert main(["run", str(path)]) == 2  # before any actor starts
+    assert "reads its API key from $OPENAI_API_KEY, which is not set" in capsys.readouterr().err
+
+
 def test_refused_key_names_its_variable_not_the_key(server, errors_runner):
     server.reset()
     server.plan("locked", Fail(401), Fail(403))
