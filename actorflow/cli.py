@@ -261,7 +261,7 @@ def describe_config(config: AgentFlowConfig) -> str:
         state = "enabled" if agent.enabled else "disabled"
         if name in llm:
             s = llm[name]
-            kind = f"llm={s.provider}/{s.model} at {s.base_url} -> data[{s.output_key!r}]"
+            kind = f"llm={s.provider}/{s.model} at {s.display_url} -> data[{s.output_key!r}]"
             if s.api_key_env:
                 kind += f", key from ${s.api_key_env}{'' if os.environ.get(s.api_key_env) else ' (NOT SET)'}"
         else:

@@ -223,3 +223,11 @@ def test_shipped_seed_files_are_the_seed_verbatim(name, block):
     start = text.index("\n[agent_flow]\n") + 1
     assert text[start:] == (SEED[block] if block == "configuration_system" else header + SEED[block])
     assert all(line.startswith("#") or not line for line in text[:start].splitlines())  # only comments added
+
+
+def test_credentials_in_a_base_url_are_not_shown():
+    cfg = AgentFlowConfig.from_dict({"llm": {"provider": "vllm", "model": "m", "base_url": "https://u:pw@gpu:8000/v1"},
+                                     "agents": {"a": {}}})
+    s = cfg.llm_agent("a")
+    assert s.base_url == "https://u:pw@gpu:8000/v1"  # the client still gets it
+    assert s.describe()["base_url"] == s.display_url == "https://***@gpu:8000/v1"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from actorflow.config.messages import Loc, toml_key
 
@@ -45,8 +46,8 @@ class LLMSettings:
     """The provider as configured (lower-cased): ollama, openai, vllm, …"""
     model: str
     """Model name as the server knows it."""
-    base_url: str
-    """The chat API base the client uses, ending in `/v1` for ollama."""
+    base_url: str = field(repr=False)
+    """The chat API base the client uses, ending in `/v1` for ollama (shown as `display_url`)."""
     temperature: float = 0.7
     """Sampling temperature."""
     max_tokens: int | None = None
@@ -75,9 +76,17 @@ class LLMSettings:
         """ollama | openai | openai_compatible."""
         return PROVIDER_KINDS[self.provider]
 
+    @property
+    def display_url(self) -> str:
+        """`base_url` without any `user:password@` part, for messages and listings."""
+        parts = urlsplit(self.base_url)
+        if "@" not in parts.netloc:
+            return self.base_url
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
     def describe(self) -> dict[str, Any]:
         """What `/v1/agents` and `actorflow validate` show: provider, model, URL (no key)."""
-        return {"provider": self.provider, "model": self.model, "base_url": self.base_url,
+        return {"provider": self.provider, "model": self.model, "base_url": self.display_url,
                 "output_key": self.output_key}
 
 

@@ -68,7 +68,7 @@ class LLMAgent(Agent):
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"LLMAgent({s.agent!r}, provider={s.provider!r}, model={s.model!r}, base_url={s.base_url!r})"
+        return f"LLMAgent({s.agent!r}, provider={s.provider!r}, model={s.model!r}, base_url={s.display_url!r})"
 
     def _ensure_client(self) -> Any:
         if self._client is None:

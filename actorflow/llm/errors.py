@@ -100,7 +100,7 @@ def map_error(err: Exception, settings: LLMSettings, *, secret: str | None = Non
     """The LLMError for an exception of the openai client (others are returned wrapped as LLMError)."""
     import openai
     s = settings
-    who = f'LLM agent "{s.agent}" ({s.provider}, model "{s.model}" at {s.base_url})'
+    who = f'LLM agent "{s.agent}" ({s.provider}, model "{s.model}" at {s.display_url})'
     common = {"agent": s.agent, "provider": s.provider}
 
     def clean(text: str) -> str:
