@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,21 +146,25 @@ def _load(args: argparse.Namespace) -> AgentFlowConfig:
 
 
 def check_handlers(config: AgentFlowConfig) -> None:
-    """Every agent the orchestration reaches needs `handler = "module:attr"` that imports."""
+    """Every agent the orchestration reaches needs `handler = "module:attr"` that imports, or
+    must be an LLM agent (a section with no handler, under a configured `[llm]` provider)."""
     from actorflow.runtime.handlers import import_handler
 
     orchestration = config.orchestration
     needed = orchestration.named_agents() or [n for n, a in config.agents.items() if a.enabled]
     if not needed:
         raise ConfigError(f"{config.source or 'the configuration'} defines no agents to run")
-    missing = [name for name in needed if not config.agent(name).handler]
+    llm = config.llm_agents()
+    missing = [name for name in needed if not config.agent(name).handler and name not in llm]
     if missing:
         raise ConfigError(
             f"{config.source or 'the configuration'}: no handler for agent(s) {', '.join(missing)}; "
-            f'the CLI registers nothing in code, so give each [agents.NAME] section a handler = "package.module:attribute"'
+            f'the CLI registers nothing in code, so give each [agents.NAME] section a handler = "package.module:attribute", '
+            f'or make it an LLM agent: an [agents.NAME] section with a system_prompt under an [llm] provider and model'
         )
     for name in needed:
-        import_handler(config.agent(name).handler, agent=name)
+        if name not in llm:
+            import_handler(config.agent(name).handler, agent=name)
 
 
 def _target(target: str | None, config: AgentFlowConfig) -> str:
@@ -241,9 +246,19 @@ def describe_config(config: AgentFlowConfig) -> str:
         f"  wiring:   {wiring}",
         "  agents:",
     ]
+    llm = config.llm_agents()
     for name, agent in config.agents.items():
         state = "enabled" if agent.enabled else "disabled"
-        lines.append(f"    {name:<18} {agent.role or '-':<20} {state:<8} handler={agent.handler or '(none)'}")
+        if name in llm:
+            s = llm[name]
+            kind = f"llm={s.provider}/{s.model} at {s.display_url} -> data[{s.output_key!r}]"
+            if s.api_key_env:
+                kind += f", key from ${s.api_key_env}{'' if os.environ.get(s.api_key_env) else ' (NOT SET)'}"
+        else:
+            kind = f"handler={agent.handler or '(none)'}"
+        lines.append(f"    {name:<18} {agent.role or '-':<20} {state:<8} {kind}")
+    if llm:
+        lines.append(f"  llm agents: {', '.join(llm)} (no handler: they call the chat API of their provider)")
     lines.extend(f"  warning:  {w}" for w in config.warnings)
     return "\n".join(lines)
 

@@ -236,14 +236,17 @@ class AgentResult:
     """When the handler returned (UTC)."""
     duration: float = 0.0
     """Handler wall time in seconds."""
+    usage: dict[str, int] | None = None
+    """Model tokens of an LLM agent's run, `{"input_tokens", "output_tokens"}`, else None."""
 
     def __reduce__(self):
         times = _pack_time(self.start_time), _pack_time(self.end_time)
-        return (_rebuild_result, (self.output_state, *times, self.duration))
+        return (_rebuild_result, (self.output_state, *times, self.duration, self.usage))
 
 
-def _rebuild_result(output_state: State, start: datetime | int, end: datetime | int, duration: float) -> AgentResult:
-    return AgentResult(output_state, _unpack_time(start), _unpack_time(end), duration)
+def _rebuild_result(output_state: State, start: datetime | int, end: datetime | int, duration: float,
+                    usage: dict[str, int] | None = None) -> AgentResult:
+    return AgentResult(output_state, _unpack_time(start), _unpack_time(end), duration, usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +267,8 @@ class AgentRun:
     """Loop iteration (from 1) in loop mode, else None."""
     phase: str | None = None
     """"collaborative" or "sequential" in mixed mode, else None."""
+    usage: dict[str, int] | None = None
+    """An LLM agent's tokens for this attempt, `{"input_tokens", "output_tokens"}`, else None."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,6 +279,7 @@ class AgentRun:
             "attempt": self.attempt,
             "iteration": self.iteration,
             "phase": self.phase,
+            "usage": dict(self.usage) if self.usage is not None else None,
         }
 
 

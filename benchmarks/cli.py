@@ -21,9 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples: under 3 minutes on 2 cores")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG chart (needs matplotlib: the bench extra)")
+    parser.add_argument("--llm", action="store_true",
+                        help="instead: four LLM agents vs direct openai calls against a local 50 ms chat server")
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "llm", False):
+        from benchmarks import llm
+
+        return llm.main([*(["--quick"] if args.quick else []), *(["--json", args.json] if args.json else [])])
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (fail before the run, not after it)

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from actorflow import Agent, AgentResult, State
+from actorflow import Agent, AgentResult
 
 
 def tag(name):

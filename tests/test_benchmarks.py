@@ -60,3 +60,18 @@ def test_actorflow_bench_is_the_benchmark_cli(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--quick" in out and "--json" in out and "--plot" in out
+
+
+def test_the_llm_benchmark_reports_both_levels(ray_session):
+    from benchmarks import llm
+
+    doc = llm.run(seconds=0.4, warmup=1, levels=(1, 2))
+
+    assert ray_session.is_initialized()
+    assert set(doc["levels"]) == {"c1", "c2"}
+    for row in doc["levels"].values():
+        assert row["actorflow_p50_ms"] >= 50 and row["direct_p50_ms"] >= 50  # the server's fixed latency
+        assert row["p50_ratio"] == pytest.approx(row["actorflow_p50_ms"] / row["direct_p50_ms"], rel=0.01)
+        assert row["throughput_ratio"] > 0 and row["actorflow_samples"] > 0
+    assert "| 2 |" in llm.markdown(doc)
+    json.loads(json.dumps(doc))

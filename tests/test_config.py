@@ -586,8 +586,11 @@ def test_agentic_gokit_sections_load_with_warnings(tmp_path, caplog):
     assert cfg.agents["researcher"].role == "research_specialist"
     joined = "\n".join(cfg.warnings)
     for ignored in ("[logging]", "[providers]", "[mcp]", "agent_flow.provider",
-                    "runtime.max_concurrent_agents", "agents.researcher.llm"):
+                    "runtime.max_concurrent_agents"):
         assert ignored in joined
+    assert "agents.researcher.llm" not in joined  # [agents.NAME.llm] configures an LLM agent
+    assert cfg.agents["researcher"].llm.temperature == 0.3
+    assert cfg.llm_agent("researcher").temperature == 0.3
     assert all(str(tmp_path / "agentflow.toml") in w for w in cfg.warnings)
     assert [r.getMessage() for r in caplog.records] == cfg.warnings
 

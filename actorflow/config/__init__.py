@@ -1,17 +1,21 @@
 """agentflow.toml: the configuration schema (`schema`), loading and layering (`loading`),
-AgenticGoKit compatibility (`compat`) and readable error messages (`messages`).
+LLM agents' settings (`llm`), AgenticGoKit compatibility (`compat`) and readable error
+messages (`messages`).
 
 Importing this package does not import Ray.
 """
 
 from actorflow.config.compat import IGNORED_SECTIONS
+from actorflow.config.llm import LLMSettings
 from actorflow.config.loading import AgentFlowConfig, load_config
 from actorflow.config.schema import (
     DEFAULT_RETRYABLE_ERRORS,
     MODES,
     OVERRIDABLE,
+    LLM_PROVIDERS,
     AgentConfig,
     AgentFlowMeta,
+    AgentLLMConfig,
     CircuitBreakerConfig,
     LLMConfig,
     Mode,
@@ -26,6 +30,9 @@ __all__ = [
     "MODES",
     "AgentFlowMeta",
     "LLMConfig",
+    "AgentLLMConfig",
+    "LLMSettings",
+    "LLM_PROVIDERS",
     "RuntimeConfig",
     "RetryConfig",
     "CircuitBreakerConfig",

@@ -26,7 +26,7 @@ IGNORED_KEYS: dict[str, frozenset[str]] = {
     "agent_flow": frozenset({"provider"}),
     "runtime": frozenset({"max_concurrent_agents", "timeout_seconds"}),
     "llm": frozenset({"api_key", "site_url", "site_name", "modalities", "output_types"}),
-    "agents.*": frozenset({"llm", "metadata", "retry_policy", "rate_limit", "auto_llm", "memory",
+    "agents.*": frozenset({"metadata", "retry_policy", "rate_limit", "auto_llm", "memory",
                            "tools"}),
 }
 

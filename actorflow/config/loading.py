@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from actorflow.config.llm import captured_env
 from actorflow.config.compat import ignored_warnings, map_error_routing, strip_ignored
 from actorflow.config.messages import Origins, Problem, config_error, describe_errors, suggest, toml_key
 from actorflow.config.schema import OVERRIDABLE, AgentConfig, AgentFlowSchema
@@ -44,7 +45,7 @@ class AgentFlowConfig(AgentFlowSchema):
         data = self.model_dump()
         origins = _apply_overrides(data, overrides)
         return _validate(data, where=f"{self._source or '<config>'} with overrides",
-                         origins=origins, source=self._source, warnings=self._warnings)
+                         origins=origins, source=self._source, warnings=self._warnings, env=self._env)
 
     def with_agent_options(self, name: str, **options: Any) -> AgentFlowConfig:
         """A new validated copy with `[agents.NAME]` keys overridden by `options`."""
@@ -59,7 +60,7 @@ class AgentFlowConfig(AgentFlowSchema):
                    for key in options}
         return _validate(data, where=f"{self._source or '<config>'} with options for agent "
                          f'"{name}"', origins=origins, source=self._source,
-                         warnings=self._warnings)
+                         warnings=self._warnings, env=self._env)
 
 
 def load_config(path: str | os.PathLike[str], *, env: str | None = None,
@@ -166,8 +167,12 @@ def _apply_overrides(data: dict[str, Any],
 def _validate(data: dict[str, Any], *, where: str, origins: Origins | None = None,
               problems: Sequence[Problem] = (), source: str | None = None,
               warnings: Sequence[str] = (),
-              layer: tuple[str, Mapping[str, Any]] | None = None) -> AgentFlowConfig:
-    """Validate `data`; turn every problem into one ConfigError paragraph."""
+              layer: tuple[str, Mapping[str, Any]] | None = None,
+              env: Mapping[str, str] | None = None) -> AgentFlowConfig:
+    """Validate `data`; turn every problem into one ConfigError paragraph.
+
+    `env`: the environment LLM defaults come from (a derived config keeps its original's);
+    None reads this process's (`load_config` resolves defaults where the file is loaded)."""
     found = list(problems)
     try:
         cfg = AgentFlowConfig.model_validate(data)
@@ -177,6 +182,7 @@ def _validate(data: dict[str, Any], *, where: str, origins: Origins | None = Non
         raise config_error(found, where=where, layer=layer, source=source) from None
     cfg._source = source
     cfg._warnings = list(warnings)
+    cfg._env = captured_env() if env is None else dict(env)
     return cfg
 
 

@@ -7,6 +7,7 @@ Importing this module does not import Ray.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal, get_args
 
@@ -20,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from actorflow.config.messages import Problems, toml_key
+from actorflow.config.llm import LLMSettings, llm_problems, llm_settings
+from actorflow.config.messages import Problems, suggest, toml_key
 from actorflow.patterns import mode_spec
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "MODES",
     "AgentFlowMeta",
     "LLMConfig",
+    "AgentLLMConfig",
+    "LLM_PROVIDERS",
     "RuntimeConfig",
     "RetryConfig",
     "CircuitBreakerConfig",
@@ -54,6 +58,10 @@ DEFAULT_RETRYABLE_ERRORS: tuple[str, ...] = (
     "ConnectionAbortedError", "BrokenPipeError",
 )
 
+LLM_PROVIDERS: tuple[str, ...] = ("ollama", "openai", "openai_compatible", "vllm", "lmstudio",
+                                   "llamacpp")
+"""Providers of LLM agents (the last three are aliases of openai_compatible)."""
+
 AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 _HANDLER_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -72,27 +80,47 @@ class AgentFlowMeta(_Section):
     """Version of the flow definition."""
 
 
-class LLMConfig(_Section):
-    """`[llm]`: model settings handed to handlers; actorflow itself calls no LLM."""
+class AgentLLMConfig(_Section):
+    """`[agents.NAME.llm]`: per-agent overrides of `[llm]`; a key set here wins for that agent."""
 
     provider: str | None = None
-    """LLM provider name, e.g. "ollama" or "openai"."""
+    """ollama | openai | openai_compatible (aliases: vllm, lmstudio, llamacpp)."""
     model: str | None = None
-    """Model name, e.g. "gemma3:1b"."""
-    temperature: float = Field(0.7, ge=0, le=2)
+    """Model name as the server knows it, e.g. "gemma3:1b" or "gpt-4o-mini"."""
+    temperature: float | None = Field(None, ge=0, le=2)
     """Sampling temperature, 0.0-2.0."""
     max_tokens: int | None = Field(None, ge=1)
     """Maximum tokens to generate."""
     base_url: str | None = None
-    """Custom endpoint of the provider."""
+    """Where the server is: for ollama its host (`http://localhost:11434`), for openai and
+    openai_compatible the API base including `/v1`."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key (never the key itself)."""
     timeout_seconds: float | None = Field(None, gt=0)
-    """Timeout of one LLM call."""
+    """Timeout of one model call (the client's own; the agent's timeout_seconds still applies)."""
     top_p: float | None = Field(None, ge=0, le=1)
     """Nucleus sampling mass (AgenticGoKit key)."""
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     """Frequency penalty (AgenticGoKit key)."""
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     """Presence penalty (AgenticGoKit key)."""
+
+    @field_validator("provider")
+    @classmethod
+    def _check_provider(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in LLM_PROVIDERS:
+            hint = suggest(value.strip().lower(), LLM_PROVIDERS, quote_char='"')
+            raise ValueError(
+                f"must be one of {', '.join(json.dumps(p) for p in LLM_PROVIDERS)}{hint}; any "
+                'OpenAI-compatible server works as provider = "openai_compatible" with its base_url')
+        return value
+
+
+class LLMConfig(AgentLLMConfig):
+    """`[llm]`: the model settings of LLM agents (agents with no handler), also handed to handlers."""
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    """Sampling temperature, 0.0-2.0."""
 
 
 class RuntimeConfig(_Section):
@@ -203,7 +231,14 @@ class AgentConfig(_Section):
     description: str = ""
     """What the agent does."""
     system_prompt: str = ""
-    """Prompt for LLM-backed handlers."""
+    """System message of an LLM agent (also handed to handlers)."""
+    prompt: str | None = None
+    """LLM agent: the user message, `{input}` = the input data as JSON, `{KEY}` = data[KEY];
+    None sends the input data as JSON."""
+    output_key: str | None = Field(None, min_length=1)
+    """LLM agent: the data key that receives the reply text; None = "<name>_response"."""
+    llm: AgentLLMConfig | None = None
+    """`[agents.NAME.llm]`: overrides of `[llm]` for this agent."""
     enabled: bool = True
     """A disabled agent gets no actor and may not be named by the mode's lists."""
     capabilities: list[str] = Field(default_factory=list)
@@ -212,8 +247,9 @@ class AgentConfig(_Section):
     """Handler to import, "package.module:attribute" (a function or an Agent subclass)."""
     timeout_seconds: float | None = Field(None, gt=0)
     """Timeout of one run of this agent; None = bounded by the dispatch deadline only."""
-    max_concurrency: int = Field(1, ge=1)
-    """Messages one actor handles at once (1 = classic one-at-a-time mailbox)."""
+    max_concurrency: int | None = Field(None, ge=1)
+    """Messages one actor handles at once (1 = classic one-at-a-time mailbox); None = 1 for a
+    synchronous handler, 100 for an async handler or an LLM agent."""
     mailbox_size: int = Field(1000, ge=1)
     """Pending messages per actor before MailboxFullError (Ray max_pending_calls)."""
     replicas: int = Field(1, ge=1)
@@ -277,6 +313,8 @@ class AgentFlowSchema(_Section):
 
     _source: str | None = PrivateAttr(None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Environment variables LLM defaults depend on, captured where the file was loaded."""
 
     @property
     def source(self) -> str | None:
@@ -298,9 +336,20 @@ class AgentFlowSchema(_Section):
                 if name in self.agents and not self.agents[name].enabled:
                     problems.append((("orchestration", key), f'names agent "{name}", whose '
                                      f"[agents.{toml_key(name)}] section has enabled = false"))
+        problems += llm_problems(self)
         if problems:
             raise Problems(problems)
         return self
+
+    def llm_agent(self, name: str) -> LLMSettings | None:
+        """The resolved model settings when the file makes `name` an LLM agent (no handler and a
+        provider configured), else None. A handler registered in code still takes precedence."""
+        return llm_settings(self, name, self._env)
+
+    def llm_agents(self) -> dict[str, LLMSettings]:
+        """Every agent the file makes an LLM agent, with its resolved settings."""
+        found = {name: self.llm_agent(name) for name in self.agents}
+        return {name: settings for name, settings in found.items() if settings is not None}
 
     def agent(self, name: str) -> AgentConfig:
         """The `[agents.NAME]` section, or the defaults when the file has none."""

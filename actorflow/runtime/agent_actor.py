@@ -32,6 +32,9 @@ class AgentFailure:
     """`str(exception)`."""
     traceback: str
     """The formatted traceback in the agent process."""
+    retry_after: float | None = None
+    """Seconds the failure asks to wait before a retry (an exception's `retry_after`, e.g. an
+    LLM provider's Retry-After), else None."""
 
     def describe(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
@@ -39,8 +42,13 @@ class AgentFailure:
 
 def is_async_handler(handler: Any) -> bool:
     """True when the handler (a function or an Agent subclass) runs as a coroutine."""
-    fn = handler.run if isinstance(handler, type) else handler
+    fn = handler.run if isinstance(handler, (type, Agent)) else handler
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+def _retry_after(err: BaseException) -> float | None:
+    value = getattr(err, "retry_after", None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -87,6 +95,9 @@ class AgentActor:
             self._agent: Agent | None = handler()
             self._agent.name = name
             self._fn = self._agent.run
+        elif isinstance(handler, Agent):  # built by the runtime with its settings (an LLM agent)
+            self._agent = handler
+            self._fn = handler.run
         else:
             self._agent = None
             self._fn = handler
@@ -136,6 +147,7 @@ class AgentActor:
                 tuple(cls.__name__ for cls in type(err).__mro__),
                 str(err),
                 traceback.format_exc(),
+                _retry_after(err),
             )
 
     async def stop(self) -> None:

@@ -73,6 +73,8 @@ class Attempt:
     """True when the runtime knows the failure is worth retrying (timeouts, restarts)."""
     type_names: tuple[str, ...] = ()
     """For a handler's exception: the class names of its MRO (for `retryable_errors`)."""
+    retry_after: float | None = None
+    """Seconds the failure asked to wait before a retry (e.g. an LLM provider's Retry-After)."""
     free: bool = False
     """The process was recycled under this call (another call overran): retry it without
     counting it against the retry budget."""
@@ -208,7 +210,7 @@ class AgentEndpoint:
             verdict.value = False
             logger.debug("agent %s failed:\n%s", self.name, value.traceback)
             attempt = failed("error", value.describe())
-            attempt.type_names = value.type_names
+            attempt.type_names, attempt.retry_after = value.type_names, value.retry_after
             return attempt
         try:
             output = await accept(value)

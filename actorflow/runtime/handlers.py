@@ -9,7 +9,10 @@ from typing import Any
 from actorflow.agent import Agent
 from actorflow.exceptions import ConfigError
 
-__all__ = ["resolve_handler", "import_handler"]
+__all__ = ["resolve_handler", "import_handler", "agent_concurrency"]
+
+ASYNC_DEFAULT_CONCURRENCY = 100
+"""Messages an async handler or LLM agent takes at once when `max_concurrency` is not set."""
 
 
 def import_handler(spec: str, *, agent: str | None = None) -> Any:
@@ -51,3 +54,14 @@ def resolve_handler(handler: Any, *, agent: str | None = None) -> Any:
     if not callable(handler):
         raise TypeError(f"handler for agent {agent!r} must be callable, got {handler!r}")
     return handler
+
+
+def agent_concurrency(max_concurrency: int | None, handler: Any) -> int:
+    """`[agents.NAME] max_concurrency`, or by handler kind when unset: one message at a time
+    for a synchronous handler, 100 for an async handler or an LLM agent (interleaved on the
+    actor's one event loop, so its state stays single-threaded)."""
+    if max_concurrency is not None:
+        return max_concurrency
+    from actorflow.runtime.agent_actor import is_async_handler
+
+    return ASYNC_DEFAULT_CONCURRENCY if is_async_handler(handler) else 1

@@ -103,12 +103,15 @@ class DispatchInvocation:
                 self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase))
                 raise
             error = attempt.error
-            self.record(AgentRun(agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase))
+            usage = attempt.result.usage if attempt.result is not None else None
+            self.record(
+                AgentRun(agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase, usage)
+            )
             if attempt.output is not None:
                 return attempt.output
             retryable = attempt.retryable or self._retry.retries_error(attempt.type_names)
             spent += not attempt.free
-            delay = self._retry.delay(max(1, spent))
+            delay = max(self._retry.delay(max(1, spent)), attempt.retry_after or 0.0)
             if not retryable or spent > self._retry.max_retries or time.monotonic() + delay >= self._deadline:
                 return await self._failed(agent, state, error)
             self._metrics.retries[agent] += 1

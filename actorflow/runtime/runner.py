@@ -26,8 +26,9 @@ from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
 from actorflow.runtime.agent_actor import AgentActor, is_async_handler
+from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.endpoint import AgentActors
-from actorflow.runtime.handlers import import_handler, resolve_handler
+from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
 __all__ = ["Runner"]
@@ -65,6 +66,7 @@ class Runner:
         self._emitted: set[concurrent.futures.Future] = set()
         self._generation = 0
         self._in_flight: set[ray.ObjectRef] = set()
+        self._llm_info: dict[str, dict[str, Any]] = {}  # LLM agent → provider, model, base_url
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -91,6 +93,9 @@ class Runner:
         with self._lock:
             if name in self._handlers:
                 raise ValueError(f"agent {name!r} is already registered")
+            if name in self._llm_info:
+                raise ValueError(f"agent {name!r} is already running as an LLM agent (the file gives it no "
+                                 "handler); register its code handler before start()")
             if agent_options:
                 self._config = self._config.with_agent_options(name, **agent_options)
             self._handlers[name] = handler
@@ -157,7 +162,9 @@ class Runner:
             if cfg.handler and name not in self._handlers
         }
         handlers.update(self._handlers)
-        return handlers
+        llm = llm_handlers(self._config, skip=handlers)  # agents with a model and no code
+        self._llm_info = {name: agent.settings.describe() for name, agent in llm.items()}
+        return {**handlers, **llm}
 
     def _connect_ray(self, log_to_driver: bool) -> None:
         runtime = self._config.runtime
@@ -186,7 +193,8 @@ class Runner:
                 pids = ray.get([handle.ready.remote() for handle in handles], timeout=_READY_TIMEOUT)
                 config = self._config.agent(name)
                 created[name] = AgentActors(
-                    name, config, handles, pids, is_async_handler(handlers[name]), config.max_concurrency
+                    name, config, handles, pids, is_async_handler(handlers[name]),
+                    agent_concurrency(config.max_concurrency, handlers[name]),
                 )
         except (RayError, GetTimeoutError) as err:
             for handles in launched.values():
@@ -197,9 +205,10 @@ class Runner:
 
     def _launch(self, name: str, handler: Any) -> list[Any]:
         cfg = self._config.agent(name)
+        concurrency = agent_concurrency(cfg.max_concurrency, handler)
         options: dict[str, Any] = {
             "max_restarts": cfg.max_restarts,
-            "max_concurrency": cfg.max_concurrency,
+            "max_concurrency": concurrency,
             "max_pending_calls": cfg.mailbox_size,
         }
         if cfg.num_cpus is not None:
@@ -209,7 +218,7 @@ class Runner:
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
         return [
-            AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, cfg.max_concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, concurrency)
             for replica in range(cfg.replicas)
         ]
 
@@ -266,7 +275,7 @@ class Runner:
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
-        return self._ask("agents")
+        return [{**entry, "llm": self._llm_info.get(entry["name"])} for entry in self._ask("agents")]
 
     def metrics_text(self) -> str:
         """The supervisor's metrics in Prometheus text format."""

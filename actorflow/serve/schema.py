@@ -70,6 +70,8 @@ class AgentRunBody(_Body):
     attempt: int
     iteration: int | None
     phase: str | None
+    usage: dict[str, int] | None = None
+    """An LLM agent's tokens, `{"input_tokens", "output_tokens"}`; None for code agents."""
 
 
 class DispatchResponse(_Body):
@@ -125,6 +127,8 @@ class AgentInfo(BaseModel):
     """Calls to its actors in flight right now."""
     circuit: Literal["closed", "open", "half_open"]
     """Its circuit breaker's state."""
+    llm: dict[str, str] | None = None
+    """An LLM agent's provider, model, base_url and output_key (never its key); None otherwise."""
 
 
 class AgentsResponse(_Body):
