@@ -27,6 +27,7 @@ from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.calls import AgentCalls, agent_not_found
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.pool import AgentPool
+from actorflow.runtime.replicas import replica_processes
 from actorflow.runtime.retry import RetryPolicy
 
 __all__ = ["SupervisorCore", "SupervisorActor", "DispatchOutcome"]
@@ -70,13 +71,19 @@ class SupervisorCore:
     def set_callbacks(self, callbacks: CallbackRegistry) -> None:
         self.callbacks = callbacks
 
-    def agents(self) -> list[dict[str, Any]]:
-        """One entry per configured or registered agent, with its live circuit state."""
+    async def agents(self) -> list[dict[str, Any]]:
+        """One entry per configured or registered agent, with its live circuit state and the
+        current process id and restart count of each replica (from Ray's actor table)."""
+        processes = {
+            name: await asyncio.to_thread(replica_processes, pool.actors, pool.pids) for name, pool in self.pools.items()
+        }
         entries = []
         for name in dict.fromkeys([*self.config.agents, *self.pools]):
             cfg = self.pools[name].config if name in self.pools else self.config.agent(name)
             pool = self.pools.get(name)
             breaker = self.breakers.get(name)
+            replicas = processes.get(name, [])
+            restarts = [r.restarts for r in replicas]
             entries.append(
                 {
                     "name": name,
@@ -86,7 +93,8 @@ class SupervisorCore:
                     "capabilities": list(cfg.capabilities),
                     "registered": pool is not None,
                     "replicas": len(pool.actors) if pool else 0,
-                    "pids": list(pool.pids) if pool else [],
+                    "pids": [r.pid for r in replicas],
+                    "restarts": None if None in restarts else sum(restarts),
                     "in_flight": pool.in_flight if pool else 0,
                     "circuit": breaker.state if breaker else "closed",
                 }

@@ -120,7 +120,10 @@ class AgentInfo(BaseModel):
     registered: bool
     """False for a configured agent that has no handler."""
     replicas: int
-    pids: list[int]
+    pids: list[int | None]
+    """Current process id of each replica (None while Ray restarts it)."""
+    restarts: int | None
+    """How many times Ray restarted this agent's actors, over all replicas (None: unknown)."""
     in_flight: int
     """Calls to its actors in flight right now."""
     circuit: Literal["closed", "open", "half_open"]
