@@ -176,3 +176,8 @@ class Chaos(Agent):
         if iteration >= 3:
             state.set("loop_complete", True)
         return state
+
+
+def returns_non_finite(event, state):
+    """Puts values JSON cannot express in the state (NaN, ±infinity)."""
+    return {"ratio": float("nan"), "ceiling": float("inf"), "floor": [float("-inf"), 1.5]}
