@@ -21,6 +21,7 @@ import urllib.request
 import pytest
 import yaml
 
+from actorflow.runtime.connect import private_temp_dir
 from conftest import REPO, TESTS
 
 pytestmark = pytest.mark.timeout(180)
@@ -59,7 +60,7 @@ class Head:
     def __init__(self, tmp_path) -> None:
         names = ("gcs", "dashboard", "client", "agent", "agent_grpc", "metrics", "runtime_env", "node_manager", "object_manager")
         self.ports = {name: free_port() for name in names}
-        self.temp = f"/tmp/af-{os.getpid()}-head"
+        self.temp = f"{private_temp_dir()}-head"
         self.token = secrets.token_hex(16)
         os.makedirs(self.temp, exist_ok=True)
         self.env = {
