@@ -179,6 +179,14 @@ def test_serve_config_and_kuberay_manifest_match_serve_schema():
     kube = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
     assert [a.import_path for a in kube.applications] == [a.import_path for a in local.applications]
     assert kube.applications[0].import_path == "actorflow.serve.app:build_app"
+    from actorflow.serve import ServeArgs
+
+    args = ServeArgs.model_validate(kube.applications[0].args)  # what build_app will accept
+    ServeArgs.model_validate(local.applications[0].args)
     cluster = manifest["spec"]["rayClusterConfig"]
     assert cluster["authOptions"]["mode"] == "token"
+    pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    for pod in pods:  # a replica may land in any pod: each has the API key's variable
+        (container,) = pod["template"]["spec"]["containers"]
+        assert args.api_key_env in [env["name"] for env in container.get("env", [])]
     assert cluster["rayVersion"] == __import__("ray").__version__

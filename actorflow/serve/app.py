@@ -343,6 +343,9 @@ def application(config: AgentFlowConfig, *, drain: Any = None) -> Application:
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Serve application builder: `args` is `{"config": PATH, "env": NAME}` (see ServeArgs)."""
+    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR}` (see ServeArgs)."""
     options = ServeArgs.model_validate(args)
-    return application(load_config(options.config, env=options.env))
+    config = load_config(options.config, env=options.env)
+    if options.api_key_env:
+        config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": options.api_key_env})})
+    return application(config)

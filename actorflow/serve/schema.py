@@ -37,6 +37,8 @@ class ServeArgs(_Body):
     """Path of the agentflow.toml, relative to the working directory."""
     env: str | None = None
     """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
+    api_key_env: str | None = Field(None, min_length=1)
+    """Overrides `[serve] api_key_env`: the variable holding the API key, in the replicas' environment."""
 
 
 class DispatchRequest(_Body):
