@@ -394,3 +394,16 @@ def test_joining_nothing_is_exit_2_with_one_paragraph_in_bounded_time(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"cannot join the Ray cluster at {address}" in lines[0] and "port" in lines[0]
+
+
+def test_serve_with_an_unset_api_key_variable_is_exit_2(tmp_path):
+    config = tmp_path / "open.toml"
+    config.write_text('[agents.echo]\nhandler = "agents:returns_dict"\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    env.pop("AF_UNSET_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "actorflow", "serve", str(config), "--port", str(free_port()), "--api-key-env", "AF_UNSET_KEY"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "AF_UNSET_KEY" in done.stderr and "not set" in done.stderr
