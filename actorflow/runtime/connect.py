@@ -17,6 +17,7 @@ import contextlib
 import os
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,11 +116,36 @@ def _gcs_handshake(address: str) -> str | None:
             outcome.append(f"{type(err).__name__}: {_first_line(err)}")
 
     thread = threading.Thread(target=call, name="actorflow-gcs-check", daemon=True)
-    thread.start()
-    thread.join(JOIN_TIMEOUT_SECONDS)
+    with _native_log_filtered():
+        thread.start()
+        thread.join(JOIN_TIMEOUT_SECONDS)
     if not outcome:
         return f"no Ray GCS answered within {JOIN_TIMEOUT_SECONDS:.0f} s (something else listens on that port?)"
     return outcome[0]
+
+
+@contextlib.contextmanager
+def _native_log_filtered() -> Iterator[None]:
+    """Ray's C++ GCS client logs every failed handshake straight to file descriptor 2; the
+    ConfigError says it better. Hold fd 2's output for the check, and pass on the other lines."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines(keepends=True):
+                if "gcs_client.cc" not in line and "rpc_client.h" not in line:
+                    sys.stderr.write(line)
 
 
 @contextlib.contextmanager
