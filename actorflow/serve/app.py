@@ -5,18 +5,20 @@ it) and keeps it for its life: the supervisor and the agent actors belong to the
 Serve's graceful shutdown drains the HTTP requests in flight before `__del__` stops the runner.
 README "Serving over HTTP" says why the runner is not shared across replicas.
 
+Around the routes: the gate (`guard.py`: API key, CORS), strict JSON both ways (`jsonio.py`),
+the replica's own limit on dispatches at once (503 Overloaded), and draining on the signal of
+`actorflow serve` (`drain.py`: 503 Draining, `/v1/health` 503). Every 429 and 503 carries
+`Retry-After`.
+
     serve run deployments/serve.yaml              # import_path: actorflow.serve.app:build_app
     actorflow serve configs/sequential.toml       # the same application, from the CLI
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures' annotations.
 import asyncio
-import json
 import math
 import uuid
 from typing import Any
-
-import pydantic_core
 
 from fastapi import FastAPI, Request, Response
 from pydantic import ValidationError
@@ -31,6 +33,7 @@ from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullEr
 from actorflow.runtime.runner import Runner
 from actorflow.serve.errors import RequestError, error_body, status_of
 from actorflow.serve.guard import Guard, GuardSettings
+from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
 from actorflow.serve.schema import (
     AgentsResponse,
@@ -89,55 +92,7 @@ _DISPATCH_BODY = {
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """A strict JSON (RFC 8259) response: NaN and ±Infinity, which JSON cannot express, become null."""
-    try:
-        # default=str: agents may put values JSON cannot encode (dates, sets) in their state.
-        text = json.dumps(body, default=str, allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(body), default=str, allow_nan=False)
-    return Response(text, status_code=status, media_type="application/json", headers=headers)
-
-
-def _finite(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None (as JavaScript's JSON.stringify does)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    if hasattr(value, "to_dict"):
-        return _finite(value.to_dict())
-    return value
-
-
-def _non_finite_at(value: Any, where: str = "") -> str | None:
-    """Where a non-finite number is in parsed JSON (`data.x[2]`), else None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return where or "the top level"
-    if isinstance(value, dict):
-        items = ((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
-    elif isinstance(value, list):
-        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return None
-    for path, item in items:
-        found = _non_finite_at(item, path)
-        if found:
-            return found
-    return None
-
-
-def _check_strict_json(body: bytes) -> None:
-    """Refuse (400) what RFC 8259 forbids but Python's parsers accept: NaN, Infinity, and
-    numbers too large for a float (1e999 would be read as infinity)."""
-    try:
-        value = pydantic_core.from_json(body, allow_inf_nan=False)
-    except ValueError as err:
-        raise RequestError(400, "MalformedBody", f"the request body is not valid JSON (RFC 8259): {err}") from None
-    where = _non_finite_at(value)
-    if where:
-        raise RequestError(400, "MalformedBody", f"the request body has a number too large to represent at {where}")
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def _retry_after(status: int, err: BaseException | None = None) -> dict[str, str] | None:
@@ -269,7 +224,7 @@ class ActorflowIngress:
         self._idle.clear()
         try:
             raw = await _read_body(request, self._max_body)
-            _check_strict_json(raw)
+            check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
             result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
             return _json(200, result.to_dict())

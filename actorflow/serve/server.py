@@ -45,7 +45,7 @@ def serving(config: AgentFlowConfig, *, host: str | None = None, port: int | Non
     switch = None
     drained = False
     try:
-        switch = DrainSwitch.options(name=f"actorflow-drain-{name}-{id(config):x}").remote()
+        switch = DrainSwitch.remote()
         # Serve reports both failures as RuntimeError (a RayTaskError from its proxy or controller).
         try:
             serve.start(http_options={"host": host, "port": port})
