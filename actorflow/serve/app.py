@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve import Application
 from starlette.exceptions import HTTPException
 
@@ -189,7 +190,10 @@ class ActorflowIngress:
             self._drain_task = asyncio.ensure_future(self._drain_when_told(drain, replica))
 
     async def _drain_when_told(self, switch: Any, replica: str) -> None:
-        await switch.wait.remote()
+        try:
+            await switch.wait.remote()
+        except RayActorError:  # `actorflow serve` went away without draining: Serve's shutdown applies
+            return
         self._draining = True
         await asyncio.to_thread(self._runner.stop)  # the dispatches in flight finish first
         await self._idle.wait()  # and their answers have been sent
