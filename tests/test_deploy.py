@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -49,9 +48,9 @@ def wait_until_ok(request: urllib.request.Request, proc: subprocess.Popen, what:
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"{what}: the head exited"
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.read()
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, 404/503 while the app deploys, or a read timeout
             time.sleep(0.5)
     pytest.fail(f"{what} did not answer within {limit:.0f} s")
 
@@ -141,7 +140,8 @@ def test_joining_without_the_token_is_exit_2_naming_the_token(head, tmp_path):
 # -- 9. deployments/serve.yaml through `serve deploy`; the KubeRay manifest ----------------------
 
 
-def test_serve_deploy_accepts_the_shipped_config(head, tmp_path):
+@pytest.mark.parametrize("command", ["deploy", "run"])
+def test_serve_deploy_and_run_accept_the_shipped_config(head, tmp_path, command):
     config = yaml.safe_load((DEPLOYMENTS / "serve.yaml").read_text())
     port = free_port()
     config["http_options"]["port"] = port  # 8000 may be taken on a shared machine
@@ -151,9 +151,13 @@ def test_serve_deploy_accepts_the_shipped_config(head, tmp_path):
     path.write_text(yaml.safe_dump(config))
     env = {**head.env, "RAY_AUTH_MODE": "token"}
 
+    args = {
+        "deploy": ["deploy", str(path), "-a", head.dashboard],  # through the dashboard's REST API
+        "run": ["run", "--non-blocking", str(path), "-a", f"127.0.0.1:{head.ports['gcs']}"],  # a driver
+    }[command]
     deploy = subprocess.run(
-        [sys.executable, "-m", "ray.serve.scripts", "deploy", str(path), "-a", head.dashboard],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "ray.serve.scripts", *args],
+        capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path,
     )
     assert deploy.returncode == 0, deploy.stdout[-2000:] + deploy.stderr[-2000:]
     try:
