@@ -363,12 +363,11 @@ def test_sigterm_under_load_answers_200_or_json_503_until_exit(server):
 
     print(f"drain: dispatches {dict(outcomes)}; health {dict(health)}")
     assert status == 200 and strict_json(raw)["state"]["data"]["slept"] is True
-    # Every answer is a 200 or a JSON 503 with Retry-After (Draining; Overloaded or a stopped
-    # runner for a request that raced the drain); the only other outcome is the connection
-    # closing when the process exits. Never a 404 or a plain-text body.
+    # Every answer is a 200 or a JSON 503 Draining with Retry-After (Overloaded, too, would be
+    # legitimate); the only other outcome is the connection closing as the process exits.
+    # Never a 404 or a plain-text body.
     answered = {key for key in outcomes if isinstance(key, tuple)}
-    assert all(key == (200, "ok", False) or (key[0], key[2]) == (503, True) for key in answered), outcomes
-    assert not {key for key in answered if key[1] == "not JSON"}, outcomes
+    assert answered <= {(200, "ok", False), (503, "Draining", True), (503, "Overloaded", True)}, outcomes
     assert outcomes[(503, "Draining", True)] > 0 and outcomes[(200, "ok", False)] > 0
     assert set(health) <= {(200, "ok", False), (503, "Draining", True)} and (503, "Draining", True) in health
     assert server.proc.returncode == 0, err[-3000:]

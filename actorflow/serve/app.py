@@ -58,6 +58,7 @@ _RETRY_AFTER_BUSY = 1
 # past the app's limit still reach the app and get its JSON answer instead of waiting in
 # Serve's queue; past that too, Serve queues at most this many more (then 503, plain text).
 _SERVE_HEADROOM = 64
+_DRAINING = "this server is stopping and takes no new dispatches; retry shortly"
 
 api = FastAPI(
     title="actorflow",
@@ -201,7 +202,7 @@ class ActorflowIngress:
 
     def _refuse_if_busy(self) -> None:
         if self._draining:
-            raise RequestError(503, "Draining", "this server is stopping and takes no new dispatches; retry shortly")
+            raise RequestError(503, "Draining", _DRAINING)
         if self._dispatching >= self._limit:
             raise RequestError(
                 503,
@@ -230,7 +231,12 @@ class ActorflowIngress:
             raw = await _read_body(request, self._max_body)
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
-            result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
+            try:
+                result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
+            except ActorflowError as err:
+                if self._draining and err.result is None:  # raced the drain to a stopping runner
+                    raise RequestError(503, "Draining", _DRAINING) from err
+                raise
             return _json(200, result.to_dict())
         finally:
             self._dispatching -= 1
@@ -254,7 +260,7 @@ class ActorflowIngress:
     )
     def health(self) -> Response:
         if self._draining or not self._runner.started:
-            raise RequestError(503, "Draining", "this server is stopping and takes no new dispatches")
+            raise RequestError(503, "Draining", _DRAINING)
         running = sum(1 for agent in self._runner.agents() if agent["registered"])
         return _json(200, {"status": "ok", "mode": self._runner.mode, "agents": running})
 
