@@ -70,6 +70,18 @@ def serving(config: AgentFlowConfig, *, host: str | None = None, port: int | Non
                 if not drained:
                     serve.shutdown()
                 ray.shutdown()
+                _forget_serve_client()
+
+
+def _forget_serve_client() -> None:
+    """Serve keeps a client to the (now gone) controller in this process: drop it, so a later
+    `serving()` here starts afresh. (`serve.shutdown()` would, but removes the route first.)"""
+    try:
+        from ray.serve.context import _set_global_client
+
+        _set_global_client(None)
+    except ImportError:
+        pass
 
 
 def _drain(switch: object, limit: float) -> bool:
