@@ -109,6 +109,8 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
+    if args.api_key_env:
+        config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": args.api_key_env})})
     check_handlers(config)
     from actorflow.serve import serving, wait_for_shutdown_signal  # imports Ray Serve
 
@@ -305,6 +307,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--env", help="environment layer: configs/environments/ENV.toml (default: $ACTORFLOW_ENV)")
     serve_cmd.add_argument("--host", help="interface to bind (default: [serve] host, 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="HTTP port (default: [serve] port, 8000)")
+    serve_cmd.add_argument(
+        "--api-key-env", metavar="VAR", help="require 'Authorization: Bearer $VAR' (default: [serve] api_key_env)"
+    )
     serve_cmd.set_defaults(func=cmd_serve)
 
     # `actorflow bench ARGS` is `python -m benchmarks ARGS` (see main); listed here for --help.

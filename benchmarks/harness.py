@@ -18,6 +18,7 @@ from typing import Any
 import ray
 
 from actorflow import AgentFlowConfig, Event, Runner
+from actorflow.runtime.connect import private_temp_dir
 from benchmarks import langgraph_baseline
 from benchmarks.measure import latencies, percentile, rss_mb, throughput
 from benchmarks.raw_ray import RawRay
@@ -188,7 +189,7 @@ def _ensure_ray() -> bool:
         include_dashboard=False,
         log_to_driver=False,
         namespace="actorflow-bench",
-        _temp_dir=f"/tmp/af-{os.getpid()}",
+        _temp_dir=private_temp_dir(),
     )
     return True
 

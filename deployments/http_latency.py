@@ -75,9 +75,10 @@ def main() -> None:
     from ray import serve
 
     from actorflow import load_config
+    from actorflow.runtime.connect import private_temp_dir
     from actorflow.serve import application
 
-    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=f"/tmp/af-{os.getpid()}")
+    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=private_temp_dir())
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

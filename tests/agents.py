@@ -224,3 +224,8 @@ def waits_for_file(event, state):
 def slow_or_waiting(event, state):
     """blocks_until_killed, or waits_for_file when data `release` is set."""
     return waits_for_file(event, state) if "release" in event.data else blocks_until_killed(event, state)
+
+
+def returns_non_finite(event, state):
+    """Puts values JSON cannot express in the state (NaN, ±infinity)."""
+    return {"ratio": float("nan"), "ceiling": float("inf"), "floor": [float("-inf"), 1.5]}

@@ -20,6 +20,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from actorflow import ActorflowError, Event, Runner
+from actorflow.runtime.connect import private_temp_dir
 
 # Fast node-death detection (the default health check takes ~15 s to declare a node dead).
 HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_timeout_ms": 500, "health_check_failure_threshold": 3}
@@ -55,7 +56,7 @@ def where(event, state):
 
 def main(config_path: str) -> dict:
     # A private temp dir, also for the "current cluster" address file Ray writes under it.
-    os.environ["RAY_TMPDIR"] = f"/tmp/af-{os.getpid()}"
+    os.environ["RAY_TMPDIR"] = private_temp_dir()
     os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
     cluster = Cluster(
         initialize_head=True,

@@ -15,12 +15,14 @@ REPO = TESTS.parent
 def ray_session():
     import ray
 
+    from actorflow.runtime.connect import private_temp_dir
+
     ray.init(
         num_cpus=4,
         include_dashboard=False,
         namespace="actorflow-tests",
         log_to_driver=False,
-        _temp_dir=f"/tmp/af-{os.getpid()}",
+        _temp_dir=private_temp_dir(),
         # Agent actors unpickle handlers defined in the test modules: they must import them.
         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}},
     )

@@ -20,6 +20,7 @@ import urllib.request
 
 import pytest
 
+from actorflow.runtime.connect import private_temp_dir
 from conftest import REPO, TESTS
 
 pytestmark = pytest.mark.timeout(150)
@@ -58,7 +59,7 @@ def test_ray_job_submit_runs_actorflow(tmp_path):
     """`ray start --head` with token auth, then `ray job submit --working-dir . -- actorflow run`."""
     ports = {name: free_port() for name in ("gcs", "dashboard", "client", "agent", "metrics")}
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    temp = f"/tmp/af-{os.getpid()}-job"
+    temp = f"{private_temp_dir()}-job"
     env = {**os.environ, "RAY_TMPDIR": temp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     env.pop("RAY_ADDRESS", None)
     os.makedirs(temp, exist_ok=True)

@@ -286,6 +286,14 @@ class ServeConfig(_Section):
     """Concurrent requests per replica (Serve's own default of 5 is too low here)."""
     max_body_bytes: int = Field(1_048_576, ge=1)
     """Largest accepted request body; a larger one is refused with 413."""
+    api_key_env: str | None = Field(None, min_length=1)
+    """Name of the environment variable holding the API key: every endpoint but `/v1/health`
+    then needs `Authorization: Bearer <key>` (401 otherwise). None: no authentication."""
+    public_metrics: bool = False
+    """With `api_key_env`: serve `/metrics` without the key too (a scraper on a private network)."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (CORS), e.g. `["https://app.example.com"]`;
+    empty (the default): no cross-origin browser access."""
 
     @field_validator("route_prefix")
     @classmethod

@@ -120,6 +120,10 @@ class AgentEndpoint:
     # -- for operators -----------------------------------------------------------------------
 
     @property
+    def handles(self) -> list[Any]:
+        return [replica.handle for replica in self._replicas]
+
+    @property
     def pids(self) -> list[int]:
         return [replica.pid for replica in self._replicas]
 

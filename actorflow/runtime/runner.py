@@ -11,10 +11,8 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import sys
 import threading
 import uuid
-from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +25,7 @@ from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
 from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
+from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
@@ -167,22 +166,8 @@ class Runner:
         return {**handlers, **llm}
 
     def _connect_ray(self, log_to_driver: bool) -> None:
-        runtime = self._config.runtime
-        if ray.is_initialized():
-            return
-        address = runtime.address or os.environ.get("RAY_ADDRESS", "")
-        if address:
-            ray.init(address=address, namespace=runtime.namespace, log_to_driver=log_to_driver)
-        else:
-            ray.init(
-                num_cpus=runtime.num_cpus or os.cpu_count() or 1,
-                include_dashboard=False,
-                namespace=runtime.namespace,
-                log_to_driver=log_to_driver,
-                _temp_dir=f"/tmp/af-{os.getpid()}",
-                runtime_env={"env_vars": {"PYTHONPATH": _worker_pythonpath()}},
-            )
-        self._owns_ray = True
+        # Joined or started here: this runner disconnects (or shuts the local instance down) on stop().
+        self._owns_ray = connect(self._config.runtime, log_to_driver=log_to_driver) != "existing"
 
     def _create_actors(self, handlers: dict[str, Any]) -> dict[str, AgentActors]:
         """Start every replica of every agent at once, then wait until all have run `on_start`."""
@@ -468,12 +453,3 @@ def _kill(actor: Any) -> None:
         ray.kill(actor, no_restart=True)
     except (RayError, ValueError):
         pass
-
-
-def _worker_pythonpath() -> str:
-    """The driver's import roots, so agent actors can import the modules handlers live in."""
-    installed = (sys.prefix, sys.base_prefix)
-    roots = [os.getcwd(), *(p for p in sys.path if p and Path(p).is_dir() and not p.startswith(installed))]
-    existing = os.environ.get("PYTHONPATH", "")
-    return os.pathsep.join(dict.fromkeys([*roots, *filter(None, existing.split(os.pathsep))]))
-

@@ -28,6 +28,7 @@ from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
 from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
+from actorflow.runtime.replicas import replica_processes
 from actorflow.runtime.retry import RetryPolicy
 
 __all__ = ["SupervisorCore", "SupervisorActor", "DispatchOutcome"]
@@ -73,12 +74,19 @@ class SupervisorCore:
         if version > self._callbacks_version:
             self.callbacks, self._callbacks_version = callbacks, version
 
-    def agents(self) -> list[dict[str, Any]]:
-        """One entry per configured or registered agent, with its live circuit state."""
+    async def agents(self) -> list[dict[str, Any]]:
+        """One entry per configured or registered agent, with its live circuit state and the
+        current process id and restart count of each replica (from Ray's actor table)."""
+        processes = {
+            name: await asyncio.to_thread(replica_processes, endpoint.handles, endpoint.pids)
+            for name, endpoint in self.endpoints.items()
+        }
         entries = []
         for name in dict.fromkeys([*self.config.agents, *self.endpoints]):
             endpoint = self.endpoints.get(name)
             cfg = endpoint.config if endpoint else self.config.agent(name)
+            replicas = processes.get(name, [])
+            restarts = [r.restarts for r in replicas]
             entries.append(
                 {
                     "name": name,
@@ -87,9 +95,9 @@ class SupervisorCore:
                     "enabled": cfg.enabled,
                     "capabilities": list(cfg.capabilities),
                     "registered": endpoint is not None,
-                    "replicas": len(endpoint.pids) if endpoint else 0,
-                    "pids": endpoint.pids if endpoint else [],
-                    "restarts": endpoint.restarts if endpoint else 0,
+                    "replicas": len(replicas),
+                    "pids": [r.pid for r in replicas],
+                    "restarts": (endpoint.restarts if None in restarts else sum(restarts)) if endpoint else 0,
                     "in_flight": endpoint.in_flight if endpoint else 0,
                     "circuit": endpoint.breaker.state if endpoint else "closed",
                 }

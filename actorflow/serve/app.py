@@ -5,26 +5,36 @@ it) and keeps it for its life: the supervisor and the agent actors belong to the
 Serve's graceful shutdown drains the HTTP requests in flight before `__del__` stops the runner.
 README "Serving over HTTP" says why the runner is not shared across replicas.
 
+Around the routes: the gate (`guard.py`: API key, CORS), strict JSON both ways (`jsonio.py`),
+the replica's own limit on dispatches at once (503 Overloaded), and draining on the signal of
+`actorflow serve` (`drain.py`: 503 Draining, `/v1/health` 503). Every 429 and 503 carries
+`Retry-After`.
+
     serve run deployments/serve.yaml              # import_path: actorflow.serve.app:build_app
     actorflow serve configs/sequential.toml       # the same application, from the CLI
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures' annotations.
-import json
+import asyncio
+import math
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve import Application
 from starlette.exceptions import HTTPException
 
 from actorflow import __version__
 from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import Event
-from actorflow.exceptions import ActorflowError
+from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.runner import Runner
 from actorflow.serve.errors import RequestError, error_body, status_of
+from actorflow.serve.guard import Guard, GuardSettings
+from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
 from actorflow.serve.schema import (
     AgentsResponse,
@@ -39,6 +49,16 @@ __all__ = ["ActorflowIngress", "api", "build_app", "application"]
 
 # Time Serve allows a stopping replica beyond the orchestration deadline to finish its requests.
 _SHUTDOWN_GRACE_SECONDS = 10.0
+# Retry-After (seconds) on a 503 for a replica that is draining or stopped: time for a load
+# balancer to move the client to another replica, or for a restarted server to come up.
+_RETRY_AFTER_UNAVAILABLE = 5
+# Retry-After on 429 (mailbox full) and on 503 Overloaded: the backlog is seconds, not minutes.
+_RETRY_AFTER_BUSY = 1
+# Serve's own per-replica limit is above [serve] max_ongoing_requests by this much, so requests
+# past the app's limit still reach the app and get its JSON answer instead of waiting in
+# Serve's queue; past that too, Serve queues at most this many more (then 503, plain text).
+_SERVE_HEADROOM = 64
+_DRAINING = "this server is stopping and takes no new dispatches; retry shortly"
 
 api = FastAPI(
     title="actorflow",
@@ -46,17 +66,22 @@ api = FastAPI(
     description="Dispatch events to an actorflow orchestration (route, collaborative, sequential, loop, mixed).",
 )
 api.state.http_metrics = HTTPMetrics()
-api.add_middleware(CountRequests)
+api.state.guard = GuardSettings()
+api.state.circuit_retry_after = _RETRY_AFTER_UNAVAILABLE
+api.add_middleware(Guard)
+api.add_middleware(CountRequests)  # outermost: also counts the 401s
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
-        400: "Malformed body: empty or not JSON.",
+        400: "Malformed body: empty, not JSON, or not strict JSON (NaN, Infinity, numbers too large).",
+        401: "[serve] api_key_env is set and the request has no valid `Authorization: Bearer <key>`.",
         404: "Unknown agent, or an agent with no handler.",
         413: "Body larger than [serve] max_body_bytes.",
         422: "Invalid fields, or the agents failed on this event (error.type says which; result holds the partial result).",
-        429: "The agent's mailbox is full: back off and retry.",
-        503: "The agent's circuit breaker is open, or the runner is not accepting dispatches.",
+        429: "The agent's mailbox is full: back off and retry after `Retry-After` seconds.",
+        503: "The agent's circuit breaker is open, the replica is at [serve] max_ongoing_requests, or it is "
+        "draining (stopping): retry after `Retry-After` seconds.",
         504: "The orchestration deadline (timeout_seconds) expired.",
     }.items()
 }
@@ -68,14 +93,24 @@ _DISPATCH_BODY = {
 }
 
 
-def _json(status: int, body: Any) -> Response:
-    # default=str: agents may put values JSON cannot encode (dates, sets) in their state.
-    return Response(json.dumps(body, default=str), status_code=status, media_type="application/json")
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _retry_after(status: int, err: BaseException | None = None) -> dict[str, str] | None:
+    if isinstance(err, MailboxFullError) or status == 429:
+        return {"Retry-After": str(_RETRY_AFTER_BUSY)}
+    if isinstance(err, CircuitOpenError):
+        return {"Retry-After": str(api.state.circuit_retry_after)}
+    if status == 503:
+        return {"Retry-After": str(_RETRY_AFTER_UNAVAILABLE)}
+    return None
 
 
 @api.exception_handler(RequestError)
 async def _refused(request: Request, err: RequestError) -> Response:
-    return _json(err.status, error_body(err.type, str(err)))
+    headers = err.headers if err.headers is not None else _retry_after(err.status)
+    return _json(err.status, error_body(err.type, str(err)), headers)
 
 
 @api.exception_handler(ValidationError)
@@ -90,9 +125,11 @@ async def _invalid(request: Request, err: ValidationError) -> Response:
 
 @api.exception_handler(ActorflowError)
 async def _failed(request: Request, err: ActorflowError) -> Response:
+    status = status_of(err)
     return _json(
-        status_of(err),
+        status,
         error_body(type(err).__name__, err.message, agent=getattr(err, "agent", None), result=err.result),
+        _retry_after(status, err),
     )
 
 
@@ -130,11 +167,50 @@ async def _read_body(request: Request, limit: int) -> bytes:
 @serve.deployment(ray_actor_options={"num_cpus": 0})
 @serve.ingress(api)
 class ActorflowIngress:
-    """One replica: a Runner for `config`, and the HTTP routes in front of it."""
+    """One replica: a Runner for `config`, and the HTTP routes in front of it.
 
-    def __init__(self, config: AgentFlowConfig) -> None:
-        self._max_body = config.serve.max_body_bytes
+    `drain` is the `DrainSwitch` of `actorflow serve` (None under `serve run`/`serve deploy`,
+    where Serve's own graceful shutdown applies).
+    """
+
+    async def __init__(self, config: AgentFlowConfig, drain: Any = None) -> None:
+        settings = config.serve
+        self._max_body = settings.max_body_bytes
+        self._limit = settings.max_ongoing_requests
+        api.state.guard = GuardSettings.from_config(settings)
+        api.state.circuit_retry_after = max(1, math.ceil(config.orchestration.circuit_breaker.reset_timeout_seconds))
+        self._draining = False
+        self._dispatching = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._runner = Runner(config).start()
+        self._drain_task = None
+        if drain is not None:
+            replica = uuid.uuid4().hex
+            await drain.join.remote(replica)
+            self._drain_task = asyncio.ensure_future(self._drain_when_told(drain, replica))
+
+    async def _drain_when_told(self, switch: Any, replica: str) -> None:
+        try:
+            await switch.wait.remote()
+        except RayActorError:  # `actorflow serve` went away without draining: Serve's shutdown applies
+            return
+        self._draining = True
+        await asyncio.to_thread(self._runner.stop)  # the dispatches in flight finish first
+        await self._idle.wait()  # and their answers have been sent
+        await switch.done.remote(replica)
+
+    def _refuse_if_busy(self) -> None:
+        if self._draining:
+            raise RequestError(503, "Draining", _DRAINING)
+        if self._dispatching >= self._limit:
+            raise RequestError(
+                503,
+                "Overloaded",
+                f"this replica is already running {self._limit} dispatches ([serve] max_ongoing_requests); "
+                "retry shortly",
+                {"Retry-After": str(_RETRY_AFTER_BUSY)},
+            )
 
     @api.post(
         "/v1/dispatch",
@@ -148,23 +224,54 @@ class ActorflowIngress:
 
         The body is read as JSON whatever its Content-Type (so `curl -d` works).
         """
-        body = DispatchRequest.model_validate_json(await _read_body(request, self._max_body))
-        result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
-        return _json(200, result.to_dict())
+        self._refuse_if_busy()
+        self._dispatching += 1
+        self._idle.clear()
+        try:
+            raw = await _read_body(request, self._max_body)
+            check_strict(raw)
+            body = DispatchRequest.model_validate_json(raw)
+            try:
+                result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
+            except ActorflowError as err:
+                if self._draining and err.result is None:  # raced the drain to a stopping runner
+                    raise RequestError(503, "Draining", _DRAINING) from err
+                raise
+            return _json(200, result.to_dict())
+        finally:
+            self._dispatching -= 1
+            if not self._dispatching:
+                self._idle.set()
 
-    @api.get("/v1/agents", response_model=AgentsResponse, summary="List the agents and their circuit state")
+    @api.get(
+        "/v1/agents",
+        response_model=AgentsResponse,
+        responses={401: _ERRORS[401], 503: _ERRORS[503]},
+        summary="List the agents: circuit state, current process ids, restarts",
+    )
     def agents(self) -> Response:
         return _json(200, {"agents": self._runner.agents()})
 
-    @api.get("/v1/health", response_model=HealthResponse, responses={503: _ERRORS[503]}, summary="Liveness")
+    @api.get(
+        "/v1/health",
+        response_model=HealthResponse,
+        responses={503: {"model": ErrorResponse, "description": "Draining or stopped: take this replica out of rotation."}},
+        summary="Readiness: 200 while this replica takes dispatches, 503 while it drains",
+    )
     def health(self) -> Response:
+        if self._draining or not self._runner.started:
+            raise RequestError(503, "Draining", _DRAINING)
         running = sum(1 for agent in self._runner.agents() if agent["registered"])
         return _json(200, {"status": "ok", "mode": self._runner.mode, "agents": running})
 
     @api.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format 0.0.4"}},
+        responses={
+            200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format 0.0.4"},
+            401: _ERRORS[401],
+            503: _ERRORS[503],
+        },
         summary="Prometheus metrics",
     )
     def metrics(self, request: Request) -> Response:
@@ -172,8 +279,8 @@ class ActorflowIngress:
         return Response(text, media_type=CONTENT_TYPE)
 
     def check_health(self) -> None:
-        """Serve's replica health check: a stopped runner makes Serve replace the replica."""
-        if not self._runner.started:
+        """Serve's replica health check: a runner that stopped without a drain makes Serve replace the replica."""
+        if not self._runner.started and not self._draining:
             raise RuntimeError("the actorflow runner of this replica is not running")
 
     def __del__(self) -> None:
@@ -183,17 +290,27 @@ class ActorflowIngress:
             runner.stop()
 
 
-def application(config: AgentFlowConfig) -> Application:
-    """The Serve application for a loaded config, with its `[serve]` settings applied."""
+def application(config: AgentFlowConfig, *, drain: Any = None) -> Application:
+    """The Serve application for a loaded config, with its `[serve]` settings applied.
+
+    `drain`: a `DrainSwitch` actor (see `actorflow.serve.drain`) that `actorflow serve` uses to
+    drain every replica before removing the application.
+    """
     settings = config.serve
     return ActorflowIngress.options(
         num_replicas=settings.num_replicas,
-        max_ongoing_requests=settings.max_ongoing_requests,
+        # The app enforces max_ongoing_requests itself (503 JSON); Serve's limit leaves room
+        # for those answers and for /v1/health while the replica is full.
+        max_ongoing_requests=settings.max_ongoing_requests + _SERVE_HEADROOM,
+        max_queued_requests=_SERVE_HEADROOM,
         graceful_shutdown_timeout_s=config.orchestration.timeout_seconds + _SHUTDOWN_GRACE_SECONDS,
-    ).bind(config)
+    ).bind(config, drain)
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Serve application builder: `args` is `{"config": PATH, "env": NAME}` (see ServeArgs)."""
+    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR}` (see ServeArgs)."""
     options = ServeArgs.model_validate(args)
-    return application(load_config(options.config, env=options.env))
+    config = load_config(options.config, env=options.env)
+    if options.api_key_env:
+        config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": options.api_key_env})})
+    return application(config)

@@ -1,6 +1,7 @@
 """HTTP status codes for actorflow's errors, and the JSON error body every failure returns.
 
-    400 MalformedBody                   the body is empty or not JSON
+    400 MalformedBody                   the body is empty, not JSON, or not strict JSON (NaN, Infinity)
+    401 Unauthorized                    `[serve] api_key_env` is set and no valid Bearer key came
     404 AgentNotFoundError              no such agent, or an agent with no handler
     413 BodyTooLarge                    the body exceeds `[serve] max_body_bytes`
     422 ValidationError                 the JSON does not match `DispatchRequest`
@@ -9,13 +10,15 @@
     429 MailboxFullError                the agent's mailbox is full: back off and retry
     503 CircuitOpenError                the agent's breaker is open: retry after its reset timeout
     503 ActorflowError                  the runtime cannot take the dispatch (stopping, supervisor lost)
+    503 Overloaded                      the replica already runs `[serve] max_ongoing_requests` dispatches
+    503 Draining                        the server is stopping: it finishes what it has, takes nothing new
     504 DispatchTimeoutError            the orchestration deadline expired
     500 anything else                   a bug in actorflow
 
 A failed agent is 422, not 5xx: the request was valid and the server worked, but the agents
 could not process this event (usually because of what is in `data`); the body carries the
 partial result, with each agent's error. 5xx is kept for the server side being unavailable
-(503, 504) or broken (500).
+(503, 504) or broken (500). Every 429 and 503 carries `Retry-After` (seconds).
 """
 
 from __future__ import annotations
@@ -49,12 +52,14 @@ _STATUS: dict[type[BaseException], int] = {
 
 
 class RequestError(Exception):
-    """A request the API refuses before dispatching: `status`, error `type`, message."""
+    """A request the API refuses before dispatching: `status`, error `type`, message, and
+    extra response `headers` (None: the usual ones for the status, e.g. Retry-After on 503)."""
 
-    def __init__(self, status: int, type_: str, message: str) -> None:
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
+        self.headers = headers
 
 
 def status_of(err: BaseException) -> int:

@@ -37,6 +37,8 @@ class ServeArgs(_Body):
     """Path of the agentflow.toml, relative to the working directory."""
     env: str | None = None
     """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
+    api_key_env: str | None = Field(None, min_length=1)
+    """Overrides `[serve] api_key_env`: the variable holding the API key, in the replicas' environment."""
 
 
 class DispatchRequest(_Body):
@@ -122,7 +124,10 @@ class AgentInfo(BaseModel):
     registered: bool
     """False for a configured agent that has no handler."""
     replicas: int
-    pids: list[int]
+    pids: list[int | None]
+    """Current process id of each replica (None while Ray restarts it)."""
+    restarts: int | None
+    """How many times Ray restarted this agent's actors, over all replicas (None: unknown)."""
     in_flight: int
     """Calls to its actors in flight right now."""
     circuit: Literal["closed", "open", "half_open"]
