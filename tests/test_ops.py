@@ -389,7 +389,7 @@ def test_joining_nothing_is_exit_2_with_one_paragraph_in_bounded_time(tmp_path):
     )
     elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stderr[-3000:]
-    assert elapsed < 20
+    assert elapsed < 60  # Ray alone retries for 20 s to minutes; ~1 s on a quiet machine
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"cannot join the Ray cluster at {address}" in lines[0] and "port" in lines[0]

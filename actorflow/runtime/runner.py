@@ -132,6 +132,10 @@ class Runner:
             handlers = self._all_handlers()
         try:
             self._connect_ray(log_to_driver)
+        except BaseException:
+            self._status = "new"
+            raise
+        try:
             enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
             self._pools.update(self._create_actors(enabled))
             self._supervisor = self._create_supervisor()
@@ -392,14 +396,16 @@ class Runner:
     def _teardown(self) -> None:
         with self._lock:
             pools = list(self._pools.values())
-        stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
-        try:
-            ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)
-        except RayError:
-            pass
-        _kill_all(pools)
-        if self._supervisor is not None:
-            _kill(self._supervisor)
+        if ray.is_initialized():  # else ray.wait would start a local Ray just to wait on nothing
+            stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
+            try:
+                if stops:
+                    ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)
+            except RayError:
+                pass
+            _kill_all(pools)
+            if self._supervisor is not None:
+                _kill(self._supervisor)
         self._pools.clear()
         self._supervisor = None
         if self._owns_ray and ray.is_initialized():
