@@ -28,6 +28,7 @@ from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
+from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
 __all__ = ["Runner"]
@@ -36,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 # Time the runner allows beyond the orchestration deadline before it gives up on the supervisor.
 _GRACE_SECONDS = 10.0
-# Most dispatches one supervisor handles at once (its actor max_concurrency).
-_SUPERVISOR_CONCURRENCY = 1000
 _READY_TIMEOUT = 120.0
 _STOPPED_EARLY = "the runner stopped before this dispatch finished (stop() gave up draining it)"
 
@@ -212,7 +211,7 @@ class Runner:
         with self._lock:
             pools, callbacks = dict(self._pools), self._callbacks.copy()
         supervisor = SupervisorActor.options(
-            name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=_SUPERVISOR_CONCURRENCY
+            name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=SUPERVISOR_IN_FLIGHT
         ).remote(self._config, pools, callbacks)
         self._supervisor_pid = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
         return supervisor
