@@ -38,3 +38,22 @@ def test_1024_concurrent_io_dispatches_with_defaults_all_succeed(make_runner):
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     assert errors == []
     assert len(outcomes) == 1024 and all(o.ok and o.state.get("slept") for o in outcomes)
+
+
+def test_values_that_cross_actors_pickle_flat_and_round_trip():
+    from ray import cloudpickle
+
+    from actorflow import AgentResult, AgentRun, DispatchResult, State
+    from actorflow.runtime.supervisor import DispatchOutcome
+
+    state = State({"nested": {"a": [1, 2]}, "n": 1}, {"trace": "t"})
+    runs = [AgentRun("a", "ok", 0.1, usage={"input_tokens": 3, "output_tokens": 4}),
+            AgentRun("b", "error", 0.2, "ValueError: x", attempt=2, iteration=1, phase="sequential")]
+    result = DispatchResult(state, "mixed", "e1", "s1", 0.3, runs, ["b"], 1, None, False, "ValueError: x")
+    for value in (runs[0], runs[1], result, AgentResult(state, duration=0.5)):
+        assert cloudpickle.loads(cloudpickle.dumps(value)) == value
+    back = cloudpickle.loads(cloudpickle.dumps(DispatchOutcome(result, ValueError("x"))))
+    assert back.result == result and isinstance(back.error, ValueError)
+    # The pickled outcome names one rebuild function, not State, AgentRun and DispatchResult too.
+    blob = cloudpickle.dumps(DispatchOutcome(result))
+    assert b"AgentRun" not in blob and b"DispatchResult" not in blob
