@@ -57,3 +57,93 @@ def test_values_that_cross_actors_pickle_flat_and_round_trip():
     # The pickled outcome names one rebuild function, not State, AgentRun and DispatchResult too.
     blob = cloudpickle.dumps(DispatchOutcome(result))
     assert b"AgentRun" not in blob and b"DispatchResult" not in blob
+
+
+# -- several supervisors -----------------------------------------------------------------------
+
+def _sessions_by_slot(count=2):
+    """A session id that maps to each supervisor slot."""
+    from actorflow.runtime.supervisors import supervisor_slot
+
+    found = {}
+    for i in range(100):
+        found.setdefault(supervisor_slot(f"session-{i}", count), f"session-{i}")
+    return [found[slot] for slot in range(count)]
+
+
+def _on(session, target="a", **data):
+    return Event(target, data, metadata={"session_id": session})
+
+
+def _dispatches_by_supervisor(runner):
+    import re
+
+    counts = {}
+    for line in runner.metrics_text().splitlines():
+        match = re.match(r'actorflow_dispatches_total\{.*supervisor="(\d)"\} (\d+)', line)
+        if match:
+            counts[int(match[1])] = counts.get(int(match[1]), 0) + int(match[2])
+    return counts
+
+
+def test_several_supervisors_keep_a_session_on_one_and_spread_the_others(make_runner):
+    runner = make_runner(AgentFlowConfig.from_dict({"runtime": {"supervisors": 2}}),
+                         agents={"a": agents.tag("a")}).start()
+    pids = runner.supervisor_pids
+    assert len(pids) == 2 and len(set(pids)) == 2
+    first, second = _sessions_by_slot()
+    for _ in range(6):
+        assert runner.dispatch(_on(first)).ok
+    assert _dispatches_by_supervisor(runner) == {0: 6}
+    for _ in range(4):
+        assert runner.dispatch(_on(second)).ok
+    assert _dispatches_by_supervisor(runner) == {0: 6, 1: 4}
+    # Sessions of their own (the event id) spread over both.
+    futures = [runner.emit(Event("a")) for _ in range(40)]
+    assert all(f.result(timeout=60).ok for f in futures)
+    counts = _dispatches_by_supervisor(runner)
+    assert counts[0] > 6 and counts[1] > 4 and sum(counts.values()) == 50
+
+
+def test_registrations_reach_every_supervisor_and_each_recovers_on_its_own(make_runner):
+    import os
+    import signal
+
+    from actorflow import Hook
+
+    runner = make_runner(AgentFlowConfig.from_dict({"runtime": {"supervisors": 2}}),
+                         agents={"a": agents.tag("a")}).start()
+    first, second = _sessions_by_slot()
+    runner.register_agent("late", agents.tag("late"))
+    runner.register_callback(Hook.BEFORE_EVENT_HANDLING, "mark", lambda args: args.state.set("marked", True))
+    for session in (first, second):
+        result = runner.dispatch(_on(session, "late"))
+        assert result.state.get("trail") == ["late"] and result.state.get("marked")
+
+    kept, killed = runner.supervisor_pids
+    os.kill(killed, signal.SIGKILL)
+    runner.register_callback(Hook.BEFORE_EVENT_HANDLING, "mark2", lambda args: args.state.set("marked2", True))
+    for session in (first, second):  # the dead one was replaced, and knows both callbacks
+        result = runner.dispatch(_on(session, "late"))
+        assert result.ok and result.state.get("marked") and result.state.get("marked2")
+    assert runner.supervisor_pids[0] == kept and runner.supervisor_pids[1] not in (None, killed)
+
+
+def test_each_supervisor_has_its_own_circuit_breaker(make_runner):
+    config = AgentFlowConfig.from_dict({
+        "runtime": {"supervisors": 2},
+        "orchestration": {"retry_attempts": 0, "circuit_breaker": {"failure_threshold": 2}},
+    })
+    runner = make_runner(config, agents={"bad": agents.fails}).start()
+    first, second = _sessions_by_slot()
+    for _ in range(2):
+        with pytest.raises(Exception):
+            runner.dispatch(_on(first, "bad"))
+    with pytest.raises(Exception) as info:  # open on the first supervisor: fails fast
+        runner.dispatch(_on(first, "bad"))
+    assert [run.status for run in info.value.result.runs] == ["circuit_open"]
+    with pytest.raises(Exception) as info:  # the second still calls the agent
+        runner.dispatch(_on(second, "bad"))
+    assert [run.status for run in info.value.result.runs] == ["error"]
+    (entry,) = runner.agents()
+    assert entry["circuits"] == ["open", "closed"] and entry["circuit"] == "open"

@@ -135,6 +135,8 @@ class RuntimeConfig(_Section):
     """CPUs of the embedded local Ray; None sizes it to the machine."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     """Log level for the CLI and the Ray workers ("warn" is accepted for "warning")."""
+    supervisors: int = Field(1, ge=1)
+    """Supervisor actors; dispatches spread over them by session (a session's events stay on one)."""
 
     @field_validator("log_level", mode="before")
     @classmethod
