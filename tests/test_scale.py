@@ -147,3 +147,52 @@ def test_each_supervisor_has_its_own_circuit_breaker(make_runner):
     assert [run.status for run in info.value.result.runs] == ["error"]
     (entry,) = runner.agents()
     assert entry["circuits"] == ["open", "closed"] and entry["circuit"] == "open"
+
+
+# -- multi-node ------------------------------------------------------------------------------
+
+def test_scheduling_options_per_agent(ray_session):
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from actorflow import ConfigError
+    from actorflow.runtime.placement import scheduling_options, supervisor_options
+
+    def agent(**options):
+        return AgentFlowConfig.from_dict({"agents": {"a": options}}).agent("a")
+
+    assert scheduling_options(agent()) == {}
+    assert scheduling_options(agent(scheduling="spread")) == {"scheduling_strategy": "SPREAD"}
+    pack = scheduling_options(agent(scheduling="pack"))["scheduling_strategy"]
+    assert isinstance(pack, NodeAffinitySchedulingStrategy) and pack.soft
+    assert pack.node_id == ray_session.get_runtime_context().get_node_id()
+    assert isinstance(supervisor_options(1)["scheduling_strategy"], NodeAffinitySchedulingStrategy)
+    assert supervisor_options(3) == {"scheduling_strategy": "SPREAD"}
+    with pytest.raises(ConfigError, match="must be one of"):
+        agent(scheduling="wide")
+
+
+@pytest.mark.timeout(200)
+def test_spread_agents_survive_a_node_removed_under_load(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO, TESTS
+    from scale_cluster_check import CONFIG, WAVE
+
+    config = tmp_path / "scale.toml"
+    config.write_text(CONFIG)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run([sys.executable, str(TESTS / "scale_cluster_check.py"), str(config)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert report["placed"] == ["head", "w1", "w2"]  # one replica per node
+    assert report["sent"] == 2 * WAVE and report["hung"] == 0
+    assert sum(report["outcomes"].values()) == 2 * WAVE  # none lost
+    assert not [kind for kind in report["outcomes"] if kind.startswith("unnamed")]
+    assert report["removed"] not in report["nodes_after"] and report["restarts"] >= 1
+    print(f"node removed under load: {report}")

@@ -266,6 +266,9 @@ class AgentConfig(_Section):
     """Custom Ray resources reserved per actor."""
     max_restarts: int = Field(-1, ge=-1)
     """Ray restarts of a dead actor (-1 = unlimited, 0 = none)."""
+    scheduling: Literal["default", "spread", "pack"] = "default"
+    """Placement of the replicas over the cluster's nodes: "spread" over as many nodes as can
+    host them, "pack" on the runner's node while it has room, "default" wherever Ray puts them."""
 
     @field_validator("handler")
     @classmethod

@@ -29,6 +29,7 @@ from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
+from actorflow.runtime.placement import scheduling_options, supervisor_options
 from actorflow.runtime.supervisors import merge_agents, merge_metrics, supervisor_slot
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
@@ -208,6 +209,7 @@ class Runner:
             options["num_gpus"] = cfg.num_gpus
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
+        options.update(scheduling_options(cfg))
         return [
             AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, concurrency)
             for replica in range(cfg.replicas)
@@ -224,7 +226,8 @@ class Runner:
             self._generation += 1
             pools, callbacks, generation = dict(self._pools), self._callbacks.copy(), self._generation
         return SupervisorActor.options(
-            name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT
+            name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
+            **supervisor_options(self._config.runtime.supervisors),
         ).remote(self._config, pools, callbacks)
 
     def _create_supervisor(self, slot: int) -> Any:
