@@ -55,12 +55,13 @@ def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run(n: int = 1024, rounds: int = 3, progress: Any = lambda _: None) -> dict[str, Any]:
-    from actorflow import Event, Runner
+def run(n: int = 1024, rounds: int = 3, progress: Any = lambda _: None, supervisors: int = 1) -> dict[str, Any]:
+    from actorflow import AgentFlowConfig, Event, Runner
     from benchmarks.harness import _ensure_ray
 
     owns_ray = _ensure_ray()
-    runner = Runner()  # every default: no max_concurrency, mailbox_size, timeout set
+    # Every default (no max_concurrency, mailbox_size, timeout set), but for `supervisors`.
+    runner = Runner(AgentFlowConfig.from_dict({"runtime": {"supervisors": supervisors}}))
     runner.register_agent("io", wait_50ms)
     runner.start()
     raw = _RawAgent.remote()
@@ -87,14 +88,14 @@ def run(n: int = 1024, rounds: int = 3, progress: Any = lambda _: None) -> dict[
         if owns_ray:
             ray.shutdown()
     ratio = systems["actorflow (defaults)"]["dispatches_per_s"] / systems["raw Ray"]["dispatches_per_s"]
-    return {"concurrent": n, "agent_sleep_s": SLEEP, "rounds": rounds, "systems": systems,
+    return {"concurrent": n, "agent_sleep_s": SLEEP, "rounds": rounds, "supervisors": supervisors, "systems": systems,
             "actorflow_vs_raw": round(ratio, 2)}
 
 
 def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"{doc['concurrent']} concurrent dispatches to one async agent awaiting "
-        f"{doc['agent_sleep_s'] * 1000:.0f} ms (median of {doc['rounds']})",
+        f"{doc['agent_sleep_s'] * 1000:.0f} ms (median of {doc['rounds']}; supervisors = {doc['supervisors']})",
         "",
         "| system | dispatches/s | errors per round |",
         "| --- | ---: | --- |",
@@ -110,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks --concurrency", description=__doc__)
     parser.add_argument("-n", type=int, default=1024, help="concurrent dispatches per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--supervisors", type=int, default=1, help="[runtime] supervisors of the actorflow runner")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    doc = run(args.n, args.rounds, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    doc = run(args.n, args.rounds, progress=lambda line: print(line, file=sys.stderr, flush=True),
+              supervisors=args.supervisors)
     print(markdown(doc))
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
