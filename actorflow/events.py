@@ -240,13 +240,21 @@ class AgentResult:
     """Model tokens of an LLM agent's run, `{"input_tokens", "output_tokens"}`, else None."""
 
     def __reduce__(self):
-        times = _pack_time(self.start_time), _pack_time(self.end_time)
-        return (_rebuild_result, (self.output_state, *times, self.duration, self.usage))
+        # Flat: the state's dicts inline, so one global reference per result, not two.
+        out, times = self.output_state, (_pack_time(self.start_time), _pack_time(self.end_time))
+        if type(out) is not State:
+            return (_rebuild_result, (out, *times, self.duration, self.usage))
+        return (_rebuild_result_flat, (out._data, out._meta, *times, self.duration, self.usage))
 
 
 def _rebuild_result(output_state: State, start: datetime | int, end: datetime | int, duration: float,
                     usage: dict[str, int] | None = None) -> AgentResult:
     return AgentResult(output_state, _unpack_time(start), _unpack_time(end), duration, usage)
+
+
+def _rebuild_result_flat(data: dict[str, Any], meta: dict[str, str], start: datetime | int, end: datetime | int,
+                         duration: float, usage: dict[str, int] | None) -> AgentResult:
+    return AgentResult(State._of(data, meta), _unpack_time(start), _unpack_time(end), duration, usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +277,15 @@ class AgentRun:
     """"collaborative" or "sequential" in mixed mode, else None."""
     usage: dict[str, int] | None = None
     """An LLM agent's tokens for this attempt, `{"input_tokens", "output_tokens"}`, else None."""
+
+    def __reduce__(self):
+        # A plain tuple: the default reduction of a slots dataclass costs several times more.
+        return (AgentRun, self.fields())
+
+    def fields(self) -> tuple:
+        """The fields in order, as a plain tuple (`AgentRun(*fields)` rebuilds it)."""
+        return (self.agent, self.status, self.duration, self.error, self.attempt, self.iteration, self.phase,
+                self.usage)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +327,19 @@ class DispatchResult:
     error: str | None = None
     """Why the dispatch failed (`ExceptionType: message`), or None."""
 
+    def __reduce__(self):
+        return (rebuild_dispatch_result, self.flat())
+
+    def flat(self) -> tuple:
+        """Plain values only (dicts, lists, tuples, strings, numbers): one global reference when
+        pickled instead of one per State and AgentRun. `rebuild_dispatch_result(*flat)` inverts it."""
+        state = self.state
+        if type(state) is not State:
+            state = State._of(dict(state.data), dict(state.meta))
+        return (state._data, state._meta, self.mode, self.event_id, self.session_id, self.duration,
+                [run.fields() if type(run) is AgentRun else run for run in self.runs], self.failed_agents,
+                self.iterations, self.completion_reason, self.ok, self.error)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -340,6 +370,13 @@ class DispatchResult:
             ok=d.get("ok", True),
             error=d.get("error"),
         )
+
+
+def rebuild_dispatch_result(data, meta, mode, event_id, session_id, duration, runs, failed_agents, iterations,
+                            completion_reason, ok, error) -> DispatchResult:
+    return DispatchResult(State._of(data, meta), mode, event_id, session_id, duration,
+                          [AgentRun(*run) if type(run) is tuple else run for run in runs], failed_agents, iterations,
+                          completion_reason, ok, error)
 
 
 def describe_error(err: BaseException) -> str:

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="PATH", help="write a PNG chart (needs matplotlib: the bench extra)")
     parser.add_argument("--llm", action="store_true",
                         help="instead: four LLM agents vs direct openai calls against a local 50 ms chat server")
+    parser.add_argument("--concurrency", action="store_true",
+                        help="instead: 1,024 concurrent dispatches to one 50 ms async agent, defaults vs raw Ray")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
         from benchmarks import llm
 
         return llm.main([*(["--quick"] if args.quick else []), *(["--json", args.json] if args.json else [])])
+    if getattr(args, "concurrency", False):
+        from benchmarks import concurrency
+
+        return concurrency.main([*(["--rounds", "1"] if args.quick else []), *(["--json", args.json] if args.json else [])])
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (fail before the run, not after it)

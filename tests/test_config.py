@@ -239,7 +239,7 @@ def test_defaults():
     assert (cfg.serve.port, cfg.serve.max_ongoing_requests) == (8000, 64)
     assert cfg.agents == {} and cfg.source is None and cfg.warnings == []
     assert cfg.agent("anyone") == AgentConfig()
-    assert cfg.agent("anyone").mailbox_size == 1000
+    assert cfg.agent("anyone").mailbox_size == 10_000
 
 
 def test_importing_config_does_not_import_ray():

@@ -46,6 +46,12 @@ max_iterations = 10
 [agents.counter]
 handler = "agents:increments"
 """,
+    "spread": """
+[runtime]
+supervisors = 2
+[agents.echo]
+handler = "agents:returns_dict"
+""",
     "mixed": """
 [orchestration]
 mode = "mixed"
@@ -398,3 +404,19 @@ def test_cli_serve_drains_a_request_in_flight_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_replica_spreads_sessions_over_its_supervisors(client):
+    # [runtime] supervisors = 2 inside the replica's own runner: both take sessions, /metrics
+    # labels each supervisor's samples.
+    for i in range(12):
+        status, body = client.post("/spread/v1/dispatch", {"target": "echo", "data": {"x": i},
+                                                           "metadata": {"session_id": f"spread-{i}"}})
+        assert status == 200 and body["ok"], body
+    samples = metric_samples(client, "spread")
+    per_supervisor = {
+        dict(labels)["supervisor"]: value
+        for (name, labels), value in samples.items()
+        if name == "actorflow_dispatches_total"
+    }
+    assert set(per_supervisor) == {"0", "1"} and sum(per_supervisor.values()) == 12

@@ -24,6 +24,7 @@ from pydantic import (
 from actorflow.config.llm import LLMSettings, llm_problems, llm_settings
 from actorflow.config.messages import Problems, suggest, toml_key
 from actorflow.patterns import mode_spec
+from actorflow.runtime.limits import DISPATCH_TIMEOUT_SECONDS, MAILBOX_SIZE
 
 __all__ = [
     "Mode",
@@ -134,6 +135,8 @@ class RuntimeConfig(_Section):
     """CPUs of the embedded local Ray; None sizes it to the machine."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     """Log level for the CLI and the Ray workers ("warn" is accepted for "warning")."""
+    supervisors: int = Field(1, ge=1)
+    """Supervisor actors; dispatches spread over them by session (a session's events stay on one)."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -179,7 +182,7 @@ class OrchestrationConfig(_Section):
 
     mode: Mode = "route"
     """route | collaborative (alias "collaborate") | sequential | loop | mixed; case-insensitive."""
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(DISPATCH_TIMEOUT_SECONDS, gt=0)
     """Deadline of a whole dispatch."""
     max_iterations: int = Field(10, ge=1)
     """Loop bound of the loop mode."""
@@ -250,8 +253,9 @@ class AgentConfig(_Section):
     max_concurrency: int | None = Field(None, ge=1)
     """Messages one actor handles at once (1 = classic one-at-a-time mailbox); None = 1 for a
     synchronous handler, 100 for an async handler or an LLM agent."""
-    mailbox_size: int = Field(1000, ge=1)
-    """Pending messages per actor before MailboxFullError (Ray max_pending_calls)."""
+    mailbox_size: int = Field(MAILBOX_SIZE, ge=1)
+    """Pending messages per actor (per supervisor) before MailboxFullError (Ray max_pending_calls);
+    the default equals the supervisor's in-flight cap, so it never fills first."""
     replicas: int = Field(1, ge=1)
     """Actors in this agent's pool."""
     num_cpus: float | None = Field(None, ge=0)
@@ -262,6 +266,9 @@ class AgentConfig(_Section):
     """Custom Ray resources reserved per actor."""
     max_restarts: int = Field(-1, ge=-1)
     """Ray restarts of a dead actor (-1 = unlimited, 0 = none)."""
+    scheduling: Literal["default", "spread", "pack"] = "default"
+    """Placement of the replicas over the cluster's nodes: "spread" over as many nodes as can
+    host them, "pack" on the runner's node while it has room, "default" wherever Ray puts them."""
 
     @field_validator("handler")
     @classmethod

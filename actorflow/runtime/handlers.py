@@ -8,10 +8,11 @@ from typing import Any
 
 from actorflow.agent import Agent
 from actorflow.exceptions import ConfigError
+from actorflow.runtime.limits import ASYNC_AGENT_CONCURRENCY, SYNC_AGENT_CONCURRENCY
 
 __all__ = ["resolve_handler", "import_handler", "agent_concurrency"]
 
-ASYNC_DEFAULT_CONCURRENCY = 100
+ASYNC_DEFAULT_CONCURRENCY = ASYNC_AGENT_CONCURRENCY
 """Messages an async handler or LLM agent takes at once when `max_concurrency` is not set."""
 
 
@@ -64,4 +65,4 @@ def agent_concurrency(max_concurrency: int | None, handler: Any) -> int:
         return max_concurrency
     from actorflow.runtime.agent_actor import is_async_handler
 
-    return ASYNC_DEFAULT_CONCURRENCY if is_async_handler(handler) else 1
+    return ASYNC_AGENT_CONCURRENCY if is_async_handler(handler) else SYNC_AGENT_CONCURRENCY

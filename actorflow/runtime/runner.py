@@ -28,6 +28,9 @@ from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
+from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
+from actorflow.runtime.placement import scheduling_options, supervisor_options
+from actorflow.runtime.supervisors import merge_agents, merge_metrics, supervisor_slot
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
 __all__ = ["Runner"]
@@ -36,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 # Time the runner allows beyond the orchestration deadline before it gives up on the supervisor.
 _GRACE_SECONDS = 10.0
-# Most dispatches one supervisor handles at once (its actor max_concurrency).
-_SUPERVISOR_CONCURRENCY = 1000
 _READY_TIMEOUT = 120.0
 _STOPPED_EARLY = "the runner stopped before this dispatch finished (stop() gave up draining it)"
 
@@ -57,10 +58,11 @@ class Runner:
         self._status = "new"  # new → started → stopping → stopped
         self._owns_ray = False
         self._pools: dict[str, AgentActors] = {}
-        self._supervisor: Any = None
-        self._supervisor_pid: int | None = None
-        self._supervisor_lost = False
-        self._recovery: concurrent.futures.Future | None = None
+        # One entry per supervisor slot ([runtime] supervisors); see runtime/supervisors.py.
+        self._supervisors: list[Any] = []
+        self._supervisor_pids: list[int | None] = []
+        self._lost: set[int] = set()  # slots whose supervisor a call saw die
+        self._recoveries: dict[int, concurrent.futures.Future] = {}
         self._callbacks_version = 0
         self._emitted: set[concurrent.futures.Future] = set()
         self._generation = 0
@@ -138,7 +140,7 @@ class Runner:
         try:
             enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
             self._pools.update(self._create_actors(enabled))
-            self._supervisor = self._create_supervisor()
+            self._create_supervisors()
         except BaseException:
             self._teardown()
             self._status = "new"
@@ -150,8 +152,13 @@ class Runner:
 
     @property
     def supervisor_pid(self) -> int | None:
-        """Process id of the supervisor actor (None before start), for operators and fault drills."""
-        return self._supervisor_pid
+        """Process id of the (first) supervisor actor (None before start), for operators and fault drills."""
+        return self._supervisor_pids[0] if self._supervisor_pids else None
+
+    @property
+    def supervisor_pids(self) -> list[int | None]:
+        """Process id of each supervisor actor (`[runtime] supervisors`), in slot order."""
+        return list(self._supervisor_pids)
 
     @property
     def mode(self) -> str:
@@ -206,20 +213,34 @@ class Runner:
             options["num_gpus"] = cfg.num_gpus
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
+        options.update(scheduling_options(cfg))
         return [
             AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, concurrency)
             for replica in range(cfg.replicas)
         ]
 
-    def _create_supervisor(self) -> Any:
-        self._generation += 1
+    def _create_supervisors(self) -> None:
+        count = self._config.runtime.supervisors
+        self._supervisor_pids = [None] * count
+        self._supervisors = [self._launch_supervisor(slot) for slot in range(count)]
+        self._supervisor_pids = ray.get([s.ping.remote() for s in self._supervisors], timeout=_READY_TIMEOUT)
+
+    def _launch_supervisor(self, slot: int) -> Any:
         with self._lock:
-            pools, callbacks = dict(self._pools), self._callbacks.copy()
-        supervisor = SupervisorActor.options(
-            name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=_SUPERVISOR_CONCURRENCY
+            self._generation += 1
+            pools, callbacks, generation = dict(self._pools), self._callbacks.copy(), self._generation
+        return SupervisorActor.options(
+            name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
+            **supervisor_options(self._config.runtime.supervisors),
         ).remote(self._config, pools, callbacks)
-        self._supervisor_pid = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
+
+    def _create_supervisor(self, slot: int) -> Any:
+        supervisor = self._launch_supervisor(slot)
+        self._supervisor_pids[slot] = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
         return supervisor
+
+    def _slot(self, event: Event) -> int:
+        return supervisor_slot(event.session_id, self._config.runtime.supervisors)
 
     # -- dispatching -------------------------------------------------------------------------
 
@@ -264,27 +285,28 @@ class Runner:
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
-        return [{**entry, "llm": self._llm_info.get(entry["name"])} for entry in self._ask("agents")]
+        return [{**entry, "llm": self._llm_info.get(entry["name"])} for entry in merge_agents(self._ask("agents"))]
 
     def metrics_text(self) -> str:
-        """The supervisor's metrics in Prometheus text format."""
-        return self._ask("metrics_text")
+        """The supervisors' metrics in Prometheus text format (a `supervisor` label with several)."""
+        return merge_metrics(self._ask("metrics_text"))
 
-    def _ask(self, method: str) -> Any:
-        """A management call to the supervisor, replacing it first if it died."""
-        supervisor = self._live_supervisor()
+    def _ask(self, method: str) -> list[Any]:
+        """A management call to every supervisor, replacing first any that died."""
+        supervisors = [self._live_supervisor(slot) for slot in range(self._config.runtime.supervisors)]
         try:
-            return ray.get(getattr(supervisor, method).remote(), timeout=_GRACE_SECONDS)
+            return ray.get([getattr(s, method).remote() for s in supervisors], timeout=_GRACE_SECONDS)
         except RayActorError as err:
-            self._supervisor_lost = True
-            raise ActorflowError(f"the supervisor actor died ({describe_error(err).splitlines()[0]}); ask again") from err
+            self._lost.update(range(len(supervisors)))  # the live ones are kept: see _replace_supervisor
+            raise ActorflowError(f"a supervisor actor died ({describe_error(err).splitlines()[0]}); ask again") from err
 
     def _tell_supervisor(self, call: Callable[[Any], ray.ObjectRef]) -> None:
-        """Tell the supervisor about a change; a dead one is replaced later, knowing it already."""
-        try:
-            ray.get(call(self._live_supervisor()), timeout=_GRACE_SECONDS)
-        except (RayActorError, GetTimeoutError):
-            self._supervisor_lost = True
+        """Tell every supervisor about a change; a dead one is replaced later, knowing it already."""
+        for slot in range(self._config.runtime.supervisors):
+            try:
+                ray.get(call(self._live_supervisor(slot)), timeout=_GRACE_SECONDS)
+            except (RayActorError, GetTimeoutError):
+                self._lost.add(slot)
 
     def _require_started(self) -> None:
         if self._status in ("new", "starting"):
@@ -295,7 +317,7 @@ class Runner:
     def _submit(self, event: Event, future: concurrent.futures.Future | None = None) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
-        supervisor = self._live_supervisor()
+        supervisor = self._live_supervisor(self._slot(event))
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
             ref = supervisor.dispatch.remote(event)
@@ -325,7 +347,7 @@ class Runner:
         if isinstance(err, RayActorError):
             # Recovery happens on the next submit, in a caller's thread: this may run in one
             # of Ray's callback threads, which must not make blocking Ray calls.
-            self._supervisor_lost = True
+            self._lost.add(self._slot(event))
             return ActorflowError(
                 f"the supervisor actor died while handling event {event.id} ({describe_error(err).splitlines()[0]}); "
                 "the runner starts a new supervisor for the next dispatch: dispatch the event again"
@@ -334,40 +356,43 @@ class Runner:
             return ActorflowError(f"dispatch of event {event.id} failed inside the runtime: {describe_error(_cause(err))}")
         return err
 
-    def _live_supervisor(self) -> Any:
-        """The supervisor; one that died is replaced first (by one caller, the others wait)."""
+    def _live_supervisor(self, slot: int = 0) -> Any:
+        """The supervisor of `slot`; one that died is replaced first (by one caller, the others wait)."""
         with self._lock:
             self._require_started()
-            if not self._supervisor_lost:
-                return self._supervisor
-            leader = self._recovery is None
+            if slot not in self._lost:
+                return self._supervisors[slot]
+            leader = slot not in self._recoveries
             if leader:
-                self._recovery = concurrent.futures.Future()
-            recovery = self._recovery
+                self._recoveries[slot] = concurrent.futures.Future()
+            recovery = self._recoveries[slot]
         if leader:
             try:
-                supervisor = self._replace_supervisor()
+                supervisor = self._replace_supervisor(slot)
             except BaseException as err:
                 with self._lock:
-                    self._recovery = None
+                    del self._recoveries[slot]
                 recovery.set_exception(err)
                 raise
             with self._lock:
-                self._supervisor, self._supervisor_lost, self._recovery = supervisor, False, None
+                self._supervisors[slot] = supervisor
+                self._lost.discard(slot)
+                del self._recoveries[slot]
             recovery.set_result(supervisor)
         return recovery.result(timeout=_READY_TIMEOUT)
 
-    def _replace_supervisor(self) -> Any:
+    def _replace_supervisor(self, slot: int) -> Any:
         """A new supervisor over the same agent actors (breakers and metrics start afresh),
         unless the old one still answers."""
+        old = self._supervisors[slot]
         try:
-            ray.get(self._supervisor.ping.remote(), timeout=5)
-            return self._supervisor  # a call failed with it, but it answers: keep it
+            ray.get(old.ping.remote(), timeout=5)
+            return old  # a call failed with it, but it answers: keep it
         except (RayError, GetTimeoutError):
             pass
-        logger.warning("actorflow runner %s: the supervisor died; starting a new one", self._id)
-        _kill(self._supervisor)
-        return self._create_supervisor()
+        logger.warning("actorflow runner %s: supervisor %d died; starting a new one", self._id, slot)
+        _kill(old)
+        return self._create_supervisor(slot)
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -404,10 +429,10 @@ class Runner:
             except RayError:
                 pass
             _kill_all(pools)
-            if self._supervisor is not None:
-                _kill(self._supervisor)
+            for supervisor in self._supervisors:
+                _kill(supervisor)
         self._pools.clear()
-        self._supervisor = None
+        self._supervisors = []
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False

@@ -20,7 +20,7 @@ import ray
 from ray import cloudpickle
 
 from actorflow.config import AgentFlowConfig
-from actorflow.events import DispatchResult, Event, State, describe_error, names
+from actorflow.events import DispatchResult, Event, State, describe_error, names, rebuild_dispatch_result
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
 from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
 from actorflow.patterns import PatternOutcome, mode_spec
@@ -42,6 +42,14 @@ class DispatchOutcome:
 
     result: DispatchResult
     error: BaseException | None = None
+
+    def __reduce__(self):
+        # Flat values and one global reference (see DispatchResult.flat).
+        return (_rebuild_outcome, (self.result.flat(), self.error))
+
+
+def _rebuild_outcome(flat: tuple, error: BaseException | None) -> DispatchOutcome:
+    return DispatchOutcome(rebuild_dispatch_result(*flat), error)
 
 
 class SupervisorCore:
@@ -112,7 +120,10 @@ class SupervisorCore:
     async def dispatch(self, event: Event) -> DispatchOutcome:
         settings, mode = self.settings, self.settings.mode
         started = time.perf_counter()
-        state = State(copy.deepcopy(dict(event.data)), dict(event.metadata))
+        # The event is this actor's own unpickled copy; only a callback could change the state's
+        # values in place here (agents get pickled copies), so only then is the state deep-copied.
+        data = copy.deepcopy(dict(event.data)) if self.callbacks else dict(event.data)
+        state = State(data, dict(event.metadata))
         inv = DispatchInvocation(
             event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=self.retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,

@@ -1,0 +1,70 @@
+"""Several supervisors (`[runtime] supervisors = N`): which one takes an event, and how their
+reports combine.
+
+A session's events always go to the same supervisor (a stable hash of `event.session_id`), so
+they are handled by one process in the order they were sent. Each supervisor keeps its own
+circuit breakers and metrics, like a client-side breaker: a breaker sees the calls of its own
+supervisor only (see README "Several supervisors").
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+__all__ = ["supervisor_slot", "merge_agents", "merge_metrics"]
+
+_SEVERITY = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def supervisor_slot(session_id: str, supervisors: int) -> int:
+    """The supervisor (0 … N-1) that handles this session's events; stable across processes
+    and runs (CRC-32, not Python's salted `hash`)."""
+    return zlib.crc32(session_id.encode()) % supervisors if supervisors > 1 else 0
+
+
+def merge_agents(reports: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry per agent from every supervisor's `agents()`: `in_flight` summed, `circuit` the
+    worst of them, and `circuits` each supervisor's own (in supervisor order)."""
+    if len(reports) == 1:
+        return reports[0]
+    merged = []
+    for entries in zip(*reports):
+        entry = dict(entries[0])
+        entry["in_flight"] = sum(e["in_flight"] for e in entries)
+        entry["circuits"] = [e["circuit"] for e in entries]
+        entry["circuit"] = max(entry["circuits"], key=_SEVERITY.__getitem__)
+        merged.append(entry)
+    return merged
+
+
+def merge_metrics(texts: list[str]) -> str:
+    """Every supervisor's Prometheus text as one exposition: each family once, each sample with
+    a `supervisor="i"` label."""
+    if len(texts) == 1:
+        return texts[0]
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for index, text in enumerate(texts):
+        family = ""
+        for line in text.splitlines():
+            if line.startswith("# "):
+                family = line.split()[2]
+                headers.setdefault(family, [])
+                if line not in headers[family]:
+                    headers[family].append(line)
+                continue
+            if line:
+                samples.setdefault(family, []).append(_labelled(line, index))
+    out = []
+    for family, lines in headers.items():
+        out += lines + samples.get(family, [])
+    return "\n".join(out) + "\n"
+
+
+def _labelled(line: str, index: int) -> str:
+    name, _, value = line.rpartition(" ")
+    label = f'supervisor="{index}"'
+    if name.endswith("}"):
+        return f"{name[:-1]},{label}}} {value}" if not name.endswith("{}") else f"{name[:-1]}{label}}} {value}"
+    return f"{name}{{{label}}} {value}"
