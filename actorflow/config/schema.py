@@ -49,7 +49,8 @@ _MODE_ALIASES = {"collaborate": "collaborative"}
 
 OVERRIDABLE: tuple[str, ...] = (
     "mode", "collaborative_agents", "sequential_agents", "loop_agent", "max_iterations",
-    "timeout_seconds", "failure_threshold", "max_concurrency", "retry_attempts",
+    "timeout_seconds", "failure_threshold", "max_concurrency", "retry_attempts", "join", "quorum",
+    "max_hops",
 )
 """Orchestration keys that `load_config(overrides=...)` and `with_overrides()` accept."""
 
@@ -199,6 +200,30 @@ class OrchestrationConfig(_Section):
     """Retry policy."""
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     """Per-agent circuit breaker."""
+    merge: dict[str, str] = Field(default_factory=dict)
+    """`[orchestration.merge]`: reducer per data key, and `default` (see `patterns.reducers`)."""
+    join: Literal["all", "first", "quorum"] = "all"
+    """When the collaborative phase ends: every agent, the first success, or `quorum` successes."""
+    quorum: int | None = Field(None, ge=1)
+    """Successes that end the collaborative phase with `join = "quorum"`."""
+    max_hops: int = Field(10, ge=1)
+    """Route chaining: most agent runs one route dispatch makes."""
+
+    @field_validator("merge")
+    @classmethod
+    def _check_merge(cls, value: dict[str, str]) -> dict[str, str]:
+        from actorflow.patterns.reducers import check_reducers
+
+        check_reducers(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_join(self) -> OrchestrationConfig:
+        if self.join == "quorum" and self.quorum is None:
+            raise ValueError('join = "quorum" needs quorum = N (the successes that end the phase)')
+        if self.join != "quorum" and self.quorum is not None:
+            raise ValueError(f'quorum = {self.quorum} has no effect unless join = "quorum"')
+        return self
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -344,6 +369,10 @@ class AgentFlowSchema(_Section):
                 if name in self.agents and not self.agents[name].enabled:
                     problems.append((("orchestration", key), f'names agent "{name}", whose '
                                      f"[agents.{toml_key(name)}] section has enabled = false"))
+        agents = orch.collaborative_agents
+        if orch.join == "quorum" and agents and orch.quorum and orch.quorum > len(set(agents)):
+            problems.append((("orchestration", "quorum"), f"is {orch.quorum}, more than the "
+                             f"{len(set(agents))} collaborative agents can give"))
         problems += llm_problems(self)
         if problems:
             raise Problems(problems)

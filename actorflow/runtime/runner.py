@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from actorflow.config import AgentFlowConfig, load_config
+from actorflow.config import AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
@@ -27,6 +27,7 @@ from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
+from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 
@@ -66,6 +67,7 @@ class Runner:
         self._generation = 0
         self._in_flight: set[ray.ObjectRef] = set()
         self._llm_info: dict[str, dict[str, Any]] = {}  # LLM agent → provider, model, base_url
+        self._overrides = SettingsResolver()
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -219,22 +221,26 @@ class Runner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def dispatch(self, event: Event) -> DispatchResult:
-        """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`)."""
-        ref = self._submit(event)
+    def dispatch(self, event: Event, /, **overrides: Any) -> DispatchResult:
+        """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`).
+
+        `overrides` (the keywords of `from_config`) change the orchestration of this event only."""
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, settings=settings)
         try:
-            outcome = ray.get(ref, timeout=self._wait_limit())
+            outcome = ray.get(ref, timeout=self._wait_limit(settings))
         except BaseException as err:
             raise self._translate(err, event) from err
         finally:
             self._done(ref)
         return _unwrap(outcome)
 
-    async def dispatch_async(self, event: Event) -> DispatchResult:
+    async def dispatch_async(self, event: Event, /, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
-        ref = self._submit(event)
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, settings=settings)
         try:
-            outcome = await asyncio.wait_for(ref, self._wait_limit())
+            outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
         except asyncio.TimeoutError as err:
             raise self._translate(GetTimeoutError(str(err)), event) from err
         except BaseException as err:
@@ -243,10 +249,12 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    def emit(self, event: Event) -> concurrent.futures.Future[DispatchResult]:
-        """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises)."""
+    def emit(self, event: Event, /, **overrides: Any) -> concurrent.futures.Future[DispatchResult]:
+        """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises).
+        An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
-        ref = self._submit(event, future)
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, future, settings=settings)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
             self._done(ref, future)
@@ -288,13 +296,23 @@ class Runner:
         if self._status != "started":
             raise ActorflowError("the runner is stopped (or stopping) and accepts no new dispatches")
 
-    def _submit(self, event: Event, future: concurrent.futures.Future | None = None) -> ray.ObjectRef:
+    def _settings_for(self, event: Event, overrides: dict[str, Any]) -> OrchestrationConfig | None:
+        """The validated orchestration of this event (keyword overrides, then metadata
+        `orchestration_override`), or None for the config's. Raises ConfigError."""
+        if not isinstance(event, Event):
+            raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
+        return self._overrides.settings_for(self._config, event, overrides)
+
+    def _submit(
+        self, event: Event, future: concurrent.futures.Future | None = None,
+        settings: OrchestrationConfig | None = None,
+    ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
         supervisor = self._live_supervisor()
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
-            ref = supervisor.dispatch.remote(event)
+            ref = supervisor.dispatch.remote(event) if settings is None else supervisor.dispatch.remote(event, settings)
             self._in_flight.add(ref)
             if future is not None:
                 self._emitted.add(future)
@@ -305,8 +323,8 @@ class Runner:
             self._in_flight.discard(ref)
             self._emitted.discard(future)
 
-    def _wait_limit(self) -> float:
-        return self._config.orchestration.timeout_seconds + _GRACE_SECONDS
+    def _wait_limit(self, settings: OrchestrationConfig | None = None) -> float:
+        return (settings or self._config.orchestration).timeout_seconds + _GRACE_SECONDS
 
     def _translate(self, err: BaseException, event: Event) -> BaseException:
         """Ray's failures of the supervisor call, as actorflow errors."""

@@ -19,11 +19,11 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from actorflow.config import AgentFlowConfig
+from actorflow.config import AgentFlowConfig, OrchestrationConfig
 from actorflow.events import DispatchResult, Event, State, describe_error, names
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
 from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
-from actorflow.patterns import PatternOutcome, mode_spec
+from actorflow.patterns import ModeSpec, PatternOutcome, mode_spec
 from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
 from actorflow.runtime.invocation import DispatchInvocation
@@ -109,12 +109,19 @@ class SupervisorCore:
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch(self, event: Event) -> DispatchOutcome:
-        settings, mode = self.settings, self.settings.mode
+    async def dispatch(self, event: Event, settings: OrchestrationConfig | None = None) -> DispatchOutcome:
+        """Run `event` through the pattern of `settings` (a per-event override the runner
+        validated), else of the file."""
+        spec, retry = self.spec, self.retry
+        if settings is None:
+            settings = self.settings
+        else:
+            spec, retry = mode_spec(settings.mode), RetryPolicy.from_config(settings)
+        mode = settings.mode
         started = time.perf_counter()
         state = State(copy.deepcopy(dict(event.data)), dict(event.metadata))
         inv = DispatchInvocation(
-            event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=self.retry,
+            event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
         )
         outcome: PatternOutcome | None = None
@@ -122,14 +129,14 @@ class SupervisorCore:
         self.metrics.in_flight += 1
         try:
             async with asyncio.timeout(settings.timeout_seconds) as timer:
-                self._check_agents(event)
+                self._check_agents(event, spec, settings)
                 args = CallbackArgs(event, state, mode=mode)
                 await self.callbacks.fire(Hook.BEFORE_EVENT_HANDLING, args)
                 inv.latest = args.state
-                outcome = await self.spec.run(inv, args.state)
+                outcome = await spec.run(inv, args.state)
                 error = outcome.error
         except TimeoutError as err:
-            error = self._timeout_error(event, inv) if timer.expired() else err
+            error = self._timeout_error(event, inv, settings) if timer.expired() else err
         except Exception as err:
             error = err
         finally:
@@ -157,9 +164,9 @@ class SupervisorCore:
         self.metrics.dispatches[(mode, "ok" if error is None else type(error).__name__)] += 1
         return DispatchOutcome(result, _portable(error))
 
-    def _check_agents(self, event: Event) -> None:
+    def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:
         """Every agent this dispatch will reach must be registered (fail before any runs)."""
-        for agent in self.spec.reached(event, self.settings, list(self.endpoints)):
+        for agent in spec.reached(event, settings, list(self.endpoints)):
             if agent not in self.endpoints:
                 raise self.not_found(agent)
 
@@ -168,12 +175,12 @@ class SupervisorCore:
         disabled = {name for name, cfg in self.config.agents.items() if not cfg.enabled}
         return agent_not_found(agent, list(self.endpoints), configured, disabled)
 
-    def _timeout_error(self, event: Event, inv: DispatchInvocation) -> DispatchTimeoutError:
+    def _timeout_error(self, event: Event, inv: DispatchInvocation, settings: OrchestrationConfig) -> DispatchTimeoutError:
         done = [run.agent for run in inv.runs if run.status == "ok"]
         cancelled = [run.agent for run in inv.runs if run.status == "cancelled"]
         return DispatchTimeoutError(
-            f"dispatch of event {event.id} ({self.settings.mode}) did not finish within "
-            f"timeout_seconds = {self.settings.timeout_seconds}; finished: {', '.join(done) or 'none'}; "
+            f"dispatch of event {event.id} ({settings.mode}) did not finish within "
+            f"timeout_seconds = {settings.timeout_seconds}; finished: {', '.join(done) or 'none'}; "
             f"cancelled: {', '.join(cancelled) or 'none'}"
         )
 

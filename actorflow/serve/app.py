@@ -232,7 +232,8 @@ class ActorflowIngress:
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
             try:
-                result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
+                event = Event(body.target, body.data, body.metadata, source="http")
+                result = await self._runner.dispatch_async(event, **body.orchestration)
             except ActorflowError as err:
                 if self._draining and err.result is None:  # raced the drain to a stopping runner
                     raise RequestError(503, "Draining", _DRAINING) from err

@@ -52,6 +52,10 @@ class DispatchRequest(_Body):
     """The event's data: the initial state's data."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """The event's metadata (string values): `session_id`, `route`, …"""
+    orchestration: dict[str, Any] = Field(default_factory=dict)
+    """Per-event orchestration overrides (the keywords of `runner.dispatch`: mode,
+    collaborative_agents, sequential_agents, loop_agent, max_iterations, timeout_seconds,
+    failure_threshold, max_concurrency, join, quorum, …); an invalid one is 422."""
 
 
 class StateBody(_Body):
