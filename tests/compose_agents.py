@@ -38,6 +38,7 @@ def sleeps_then_touches(event, state):
 
 def quick(name):
     def handler(event, state):
+        time.sleep(float(event.data.get("quick_delay", 0)))
         return {name: True}
 
     handler.__name__ = f"quick_{name}"

@@ -204,6 +204,16 @@ def test_dispatch_each_pattern(client, app, target, data, ran, tmp_path):
         assert (body["iterations"], body["completion_reason"], out["count"]) == (3, "loop_complete", 3)
 
 
+def test_dispatch_with_an_orchestration_override(client):
+    payload = {"target": "inc", "data": {"x": 1, "value": 3}, "orchestration": {"mode": "collaborative"}}
+    status, body = client.post("/mixed/v1/dispatch", payload)
+    assert status == 200 and body["mode"] == "collaborative", body
+    assert sorted(run["agent"] for run in body["runs"]) == ["double", "inc"]
+    for bad, says in [({"mode": "nope"}, "mode"), ({"join": "quorum"}, "quorum"), ({"event": 1}, "event")]:
+        status, body = client.post("/mixed/v1/dispatch", {"target": "inc", "orchestration": bad})
+        assert status == 422 and body["error"]["type"] == "ConfigError" and says in body["error"]["message"], body
+
+
 def test_agents_health_and_openapi(client):
     status, body = client.request("GET", "/faults/v1/agents")
     assert status == 200
