@@ -47,3 +47,16 @@ def quick(name):
 
 def fails(event, state):
     raise ValueError("no")
+
+
+def routes_to(name, next_agent):
+    """Tags its run in `trail` and sets meta route to `next_agent` (None: leaves route as it is)."""
+
+    def handler(event, state):
+        state.set("trail", [*state.get("trail", []), name])
+        if next_agent:
+            state.set_meta("route", next_agent)
+        return state
+
+    handler.__name__ = f"routes_{name}"
+    return handler
