@@ -60,3 +60,17 @@ def routes_to(name, next_agent):
 
     handler.__name__ = f"routes_{name}"
     return handler
+
+
+def _tagger(name):
+    def handler(event, state):
+        state.set("trail", [*state.get("trail", []), name])
+        state.set(f"{name}_parent", event.metadata.get("parent_event_id"))
+        state.set(f"{name}_session", event.session_id)
+        return state
+
+    handler.__name__ = f"tagger_{name}"
+    return handler
+
+
+prep, final, x, y = _tagger("prep"), _tagger("final"), _tagger("x"), _tagger("y")

@@ -287,6 +287,15 @@ class AgentConfig(_Section):
     """Custom Ray resources reserved per actor."""
     max_restarts: int = Field(-1, ge=-1)
     """Ray restarts of a dead actor (-1 = unlimited, 0 = none)."""
+    flow: str | None = Field(None, min_length=1)
+    """A nested flow: path of an agentflow.toml (relative to this file) whose whole orchestration
+    this agent runs on its input state."""
+
+    @model_validator(mode="after")
+    def _flow_or_handler(self) -> AgentConfig:
+        if self.flow and self.handler:
+            raise ValueError("set either handler or flow, not both")
+        return self
 
     @field_validator("handler")
     @classmethod
@@ -345,6 +354,8 @@ class AgentFlowSchema(_Section):
     """`[serve]`."""
 
     _source: str | None = PrivateAttr(None)
+    _flows: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """Nested flows by agent name (`[agents.NAME] flow`), loaded with the file."""
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _env: dict[str, str] = PrivateAttr(default_factory=dict)
     """Environment variables LLM defaults depend on, captured where the file was loaded."""
@@ -353,6 +364,11 @@ class AgentFlowSchema(_Section):
     def source(self) -> str | None:
         """Path of the base file this config was loaded from (None when built in code)."""
         return self._source
+
+    @property
+    def flows(self) -> dict[str, Any]:
+        """The nested flows of `[agents.NAME] flow = "..."`: agent name → its `AgentFlowConfig`."""
+        return dict(self._flows)
 
     @property
     def warnings(self) -> list[str]:

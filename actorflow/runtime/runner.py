@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from actorflow.config import AgentFlowConfig, OrchestrationConfig, load_config
+from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
@@ -27,6 +27,7 @@ from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
+from actorflow.runtime.flows import flow_agents, flow_plans
 from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
@@ -68,6 +69,8 @@ class Runner:
         self._in_flight: set[ray.ObjectRef] = set()
         self._llm_info: dict[str, dict[str, Any]] = {}  # LLM agent → provider, model, base_url
         self._overrides = SettingsResolver()
+        self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
+        self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -90,6 +93,8 @@ class Runner:
         `agent_options` are `[agents.NAME]` keys that override the file. After `start()` the
         agent's actors are created at once.
         """
+        if isinstance(handler, AgentFlowConfig):  # a nested flow (runtime/flows.py)
+            return self._register_flow(name, handler)
         handler = resolve_handler(handler, agent=name)
         with self._lock:
             if name in self._handlers:
@@ -112,6 +117,22 @@ class Runner:
             _kill_all([actors])
             raise ActorflowError(f"the runner stopped while agent {name!r} was starting")
         self._tell_supervisor(lambda supervisor: supervisor.add_agent.remote(actors))
+
+    def _register_flow(self, name: str, flow: AgentFlowConfig) -> None:
+        with self._lock:
+            if self._status != "new":
+                raise ActorflowError(f"register the nested flow {name!r} before start()")
+            if name in self._handlers or name in self._flows:
+                raise ValueError(f"agent {name!r} is already registered")
+            self._flows[name] = flow
+
+    def _nested_flows(self) -> dict[str, AgentFlowConfig]:
+        return {**self._config.flows, **self._flows}
+
+    def _agent_config(self, name: str) -> AgentConfig:
+        """`[agents.NAME]` of a top-level agent, or of a nested flow's agent ("NAME/agent")."""
+        nested = self._sub_agents.get(name)
+        return nested[0] if nested else self._config.agent(name)
 
     def register_callback(self, hook: Hook | str, name: str, fn: Callback) -> None:
         """Register `fn(args: CallbackArgs) -> State | None` for `hook` under a unique name."""
@@ -136,6 +157,7 @@ class Runner:
             self._connect_ray(log_to_driver)
             enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
             self._pools.update(self._create_actors(enabled))
+            self._pools.update(self._create_actors(self._flow_handlers()))
             self._supervisor = self._create_supervisor()
         except BaseException:
             self._teardown()
@@ -163,9 +185,23 @@ class Runner:
             if cfg.handler and name not in self._handlers
         }
         handlers.update(self._handlers)
-        llm = llm_handlers(self._config, skip=handlers)  # agents with a model and no code
+        llm = llm_handlers(self._config, skip={**handlers, **self._nested_flows()})  # agents with a model and no code
         self._llm_info = {name: agent.settings.describe() for name, agent in llm.items()}
         return {**handlers, **llm}
+
+    def _flow_handlers(self) -> dict[str, Any]:
+        """Handlers of the nested flows' agents, by qualified name ("NAME/agent")."""
+        self._sub_agents = flow_agents(flow_plans(self._nested_flows()))
+        handlers = {}
+        for name, (cfg, spec, flow) in self._sub_agents.items():
+            if not cfg.enabled:
+                continue
+            local = name.rsplit("/", 1)[-1]
+            if spec:
+                handlers[name] = import_handler(spec, agent=name)
+            elif (llm := llm_handlers(flow, skip=set(flow.agents) - {local}).get(local)) is not None:
+                handlers[name] = llm
+        return handlers
 
     def _connect_ray(self, log_to_driver: bool) -> None:
         # Joined or started here: this runner disconnects (or shuts the local instance down) on stop().
@@ -178,7 +214,7 @@ class Runner:
         try:
             for name, handles in launched.items():
                 pids = ray.get([handle.ready.remote() for handle in handles], timeout=_READY_TIMEOUT)
-                config = self._config.agent(name)
+                config = self._agent_config(name)
                 created[name] = AgentActors(
                     name, config, handles, pids, is_async_handler(handlers[name]),
                     agent_concurrency(config.max_concurrency, handlers[name]),
@@ -191,7 +227,7 @@ class Runner:
         return created
 
     def _launch(self, name: str, handler: Any) -> list[Any]:
-        cfg = self._config.agent(name)
+        cfg = self._agent_config(name)
         concurrency = agent_concurrency(cfg.max_concurrency, handler)
         options: dict[str, Any] = {
             "max_restarts": cfg.max_restarts,
@@ -205,7 +241,7 @@ class Runner:
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
         return [
-            AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(name, handler, concurrency)
             for replica in range(cfg.replicas)
         ]
 
@@ -215,7 +251,7 @@ class Runner:
             pools, callbacks = dict(self._pools), self._callbacks.copy()
         supervisor = SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{self._generation}", max_concurrency=_SUPERVISOR_CONCURRENCY
-        ).remote(self._config, pools, callbacks)
+        ).remote(self._config, pools, callbacks, flows=flow_plans(self._nested_flows()) or None)
         self._supervisor_pid = ray.get(supervisor.ping.remote(), timeout=_READY_TIMEOUT)
         return supervisor
 

@@ -26,6 +26,7 @@ from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
 from actorflow.patterns import ModeSpec, PatternOutcome, mode_spec
 from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
+from actorflow.runtime.flows import FlowEndpoint, FlowPlan
 from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.replicas import replica_processes
@@ -47,7 +48,10 @@ class DispatchOutcome:
 class SupervisorCore:
     """Pattern execution over agent endpoints; wrapped as a Ray actor by `SupervisorActor`."""
 
-    def __init__(self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry) -> None:
+    def __init__(
+        self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry,
+        flows: dict[str, FlowPlan] | None = None,
+    ) -> None:
         self.config = config
         self.settings = config.orchestration
         self.spec = mode_spec(self.settings.mode)
@@ -56,8 +60,12 @@ class SupervisorCore:
         self._callbacks_version = 0
         self.metrics = Metrics()
         self.endpoints: dict[str, AgentEndpoint] = {}
+        self.flows = dict(flows or {})
+        self.scope: dict[str, Any] = {}
+        """What a top-level dispatch reaches: the agents by name and the nested flows."""
         for actors in agents.values():
             self.add_agent(actors)
+        self.scope = scope_of(self.endpoints, self.flows)
 
     # -- management (called by the runner) -------------------------------------------------
 
@@ -68,6 +76,7 @@ class SupervisorCore:
     def add_agent(self, actors: AgentActors) -> None:
         breaker = CircuitBreaker.from_config(self.settings.circuit_breaker)
         self.endpoints[actors.name] = AgentEndpoint(actors, breaker)
+        self.scope = scope_of(self.endpoints, self.flows)
 
     def set_callbacks(self, callbacks: CallbackRegistry, version: int) -> None:
         """Take the runner's callbacks; an older snapshot arriving late is ignored."""
@@ -121,7 +130,7 @@ class SupervisorCore:
         started = time.perf_counter()
         state = State(copy.deepcopy(dict(event.data)), dict(event.metadata))
         inv = DispatchInvocation(
-            event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=retry,
+            event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
         )
         outcome: PatternOutcome | None = None
@@ -166,14 +175,14 @@ class SupervisorCore:
 
     def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:
         """Every agent this dispatch will reach must be registered (fail before any runs)."""
-        for agent in spec.reached(event, settings, list(self.endpoints)):
-            if agent not in self.endpoints:
+        for agent in spec.reached(event, settings, list(self.scope)):
+            if agent not in self.scope:
                 raise self.not_found(agent)
 
     def not_found(self, agent: str) -> AgentNotFoundError:
         configured = set(self.config.agents)
         disabled = {name for name, cfg in self.config.agents.items() if not cfg.enabled}
-        return agent_not_found(agent, list(self.endpoints), configured, disabled)
+        return agent_not_found(agent, list(self.scope), configured, disabled)
 
     def _timeout_error(self, event: Event, inv: DispatchInvocation, settings: OrchestrationConfig) -> DispatchTimeoutError:
         done = [run.agent for run in inv.runs if run.status == "ok"]
@@ -183,6 +192,18 @@ class SupervisorCore:
             f"timeout_seconds = {settings.timeout_seconds}; finished: {', '.join(done) or 'none'}; "
             f"cancelled: {', '.join(cancelled) or 'none'}"
         )
+
+
+def scope_of(endpoints: dict[str, AgentEndpoint], flows: dict[str, FlowPlan], prefix: str = "") -> dict[str, Any]:
+    """The agents a dispatch at one level reaches (local name → endpoint): the level's agents
+    (top level: names without a flow prefix) and its nested flows as `FlowEndpoint`s."""
+    scope: dict[str, Any] = {
+        name[len(prefix):]: endpoint for name, endpoint in endpoints.items()
+        if name.startswith(prefix) and "/" not in name[len(prefix):]
+    }
+    for name, plan in flows.items():
+        scope[name] = FlowEndpoint(plan, scope_of(endpoints, plan.flows, f"{plan.name}/"))
+    return scope
 
 
 def agent_not_found(agent: str, registered: list[str], configured: set[str], disabled: set[str]) -> AgentNotFoundError:
