@@ -123,3 +123,14 @@ def test_a_flow_including_itself_is_rejected_at_load(tmp_path):
     write(tmp_path / "d.toml", '[agents.gone]\nflow = "missing.toml"\n')
     with pytest.raises(ConfigError, match="missing.toml"):
         load_config(tmp_path / "d.toml")
+
+
+def test_serve_loads_several_flows_from_files_or_a_directory(tmp_path):
+    from actorflow.serve.flows import flow_name, load_flows
+
+    write(tmp_path / "flows" / "b.toml", '[agents.x]\nhandler = "compose_agents:x"\n')
+    write(tmp_path / "flows" / "a.toml", '[agent_flow]\nname = "alpha"\n[agents.y]\nhandler = "compose_agents:y"\n')
+    assert [flow_name(c) for c in load_flows([tmp_path / "flows"])] == ["alpha", "b"]
+    write(tmp_path / "other" / "b.toml", "")
+    with pytest.raises(ConfigError, match="'b'"):
+        load_flows([tmp_path / "flows" / "b.toml", tmp_path / "other" / "b.toml"])

@@ -397,6 +397,8 @@ class AgentFlowSchema(_Section):
     def llm_agent(self, name: str) -> LLMSettings | None:
         """The resolved model settings when the file makes `name` an LLM agent (no handler and a
         provider configured), else None. A handler registered in code still takes precedence."""
+        if name in self.agents and self.agents[name].flow:
+            return None  # a nested flow is not an LLM agent
         return llm_settings(self, name, self._env)
 
     def llm_agents(self) -> dict[str, LLMSettings]:
