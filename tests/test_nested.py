@@ -134,3 +134,17 @@ def test_serve_loads_several_flows_from_files_or_a_directory(tmp_path):
     write(tmp_path / "other" / "b.toml", "")
     with pytest.raises(ConfigError, match="'b'"):
         load_flows([tmp_path / "flows" / "b.toml", tmp_path / "other" / "b.toml"])
+
+
+def test_visualize_draws_nested_flows_joins_and_chaining(three_levels, tmp_path):
+    from actorflow.mermaid import render
+
+    text = render(load_config(three_levels))
+    assert 'subgraph flow_team["team: actorflow (collaborative)"]' in text
+    assert 'subgraph flow_team_deep["team/deep: actorflow (loop)"]' in text
+    assert 'agent_team -.->|"runs"| flow_team' in text and 'team_deep -.->|"runs"| flow_team_deep' in text
+    quorum = write(tmp_path / "q.toml", '[orchestration]\nmode = "collaborative"\njoin = "quorum"\nquorum = 2\n'
+                   'collaborative_agents = ["a", "b", "c"]\n[orchestration.merge]\nscore = "max"\n')
+    assert "join = quorum 2: the rest cancelled<br/>reducers: score = max" in render(load_config(quorum))
+    route = write(tmp_path / "r.toml", '[orchestration]\nmax_hops = 3\n[agents.a]\n[agents.b]\n')
+    assert 'agent_a -.->|"route changed (max_hops = 3)"| router' in render(load_config(route))

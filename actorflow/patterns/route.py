@@ -50,8 +50,12 @@ def diagram(d: Diagram) -> None:
     router = d.node("router", "Event router<br/>metadata.route or target", "rhombus")
     d.edge(event, router)
     names = d.cfg.enabled_agents()
-    for name in names:
-        d.edge(router, d.agent(name))
+    hops = d.cfg.orchestration.max_hops
+    for index, name in enumerate(names):
+        agent = d.agent(name)
+        d.edge(router, agent)
+        # route chaining: an output that changes meta route goes back to the router
+        d.edge(agent, router, f"route changed (max_hops = {hops})" if index == 0 else "", dotted=True)
     if not names:
         d.edge(router, d.node("registered", "agents registered in code"), dotted=True)
 
