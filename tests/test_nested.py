@@ -148,3 +148,16 @@ def test_visualize_draws_nested_flows_joins_and_chaining(three_levels, tmp_path)
     assert "join = quorum 2: the rest cancelled<br/>reducers: score = max" in render(load_config(quorum))
     route = write(tmp_path / "r.toml", '[orchestration]\nmax_hops = 3\n[agents.a]\n[agents.b]\n')
     assert 'agent_a -.->|"route changed (max_hops = 3)"| router' in render(load_config(route))
+
+
+def test_the_flows_deployment_file_builds_its_application(monkeypatch):
+    import yaml
+    from ray.serve import Application
+
+    from actorflow.serve.app import build_app
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    spec = yaml.safe_load((REPO / "deployments" / "flows.yaml").read_text())
+    args = spec["applications"][0]["args"]
+    assert args["flows"] and isinstance(build_app(args), Application)

@@ -33,7 +33,7 @@ from actorflow.events import Event
 from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.runner import Runner
 from actorflow.serve.errors import RequestError, error_body, status_of
-from actorflow.serve.flows import describe_flows, flow_runner, start_flows
+from actorflow.serve.flows import describe_flows, flow_runner, load_flows, start_flows
 from actorflow.serve.guard import Guard, GuardSettings
 from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
@@ -334,9 +334,10 @@ def application(config: AgentFlowConfig, *, drain: Any = None, flows: Any = None
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR}` (see ServeArgs)."""
+    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR, "flows": [PATH, …]}`
+    (see ServeArgs)."""
     options = ServeArgs.model_validate(args)
     config = load_config(options.config, env=options.env)
     if options.api_key_env:
         config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": options.api_key_env})})
-    return application(config)
+    return application(config, flows=load_flows(options.flows, env=options.env) if options.flows else None)

@@ -39,6 +39,8 @@ class ServeArgs(_Body):
     """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
     api_key_env: str | None = Field(None, min_length=1)
     """Overrides `[serve] api_key_env`: the variable holding the API key, in the replicas' environment."""
+    flows: list[str] = Field(default_factory=list)
+    """More agentflow.toml files (or directories) served beside `config` under `/v1/flows/{name}/…`."""
 
 
 class DispatchRequest(_Body):
