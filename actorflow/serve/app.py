@@ -230,7 +230,11 @@ class ActorflowIngress:
         """
         return await self._dispatch(request, self._runner)
 
-    @api.get("/v1/flows", summary="The flows this server serves (several with `actorflow serve A.toml B.toml`)")
+    @api.get(
+        "/v1/flows",
+        responses={401: _ERRORS[401]},
+        summary="The flows this server serves (several with `actorflow serve A.toml B.toml`)",
+    )
     def flows(self) -> Response:
         return _json(200, {"flows": describe_flows(self._flows)})
 
@@ -244,7 +248,12 @@ class ActorflowIngress:
     async def flow_dispatch(self, name: str, request: Request) -> Response:
         return await self._dispatch(request, flow_runner(self._flows, name))
 
-    @api.get("/v1/flows/{name}/agents", response_model=AgentsResponse, summary="The named flow's agents")
+    @api.get(
+        "/v1/flows/{name}/agents",
+        response_model=AgentsResponse,
+        responses={401: _ERRORS[401], 404: {"model": ErrorResponse, "description": "No flow of that name."}},
+        summary="The named flow's agents",
+    )
     def flow_agents(self, name: str) -> Response:
         return _json(200, {"agents": flow_runner(self._flows, name).agents()})
 
