@@ -19,6 +19,7 @@ from actorflow.exceptions import (
     DispatchTimeoutError,
     FailureThresholdExceededError,
     MailboxFullError,
+    MergeConflictError,
 )
 from actorflow.hooks import CallbackArgs, Hook
 
@@ -48,6 +49,7 @@ __all__ = [
     "FailureThresholdExceededError",
     "CircuitOpenError",
     "MailboxFullError",
+    "MergeConflictError",
 ]
 
 

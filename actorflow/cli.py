@@ -108,16 +108,21 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _load(args)
+    from actorflow.serve.flows import flow_name, load_flows
+
+    config, *more = load_flows(args.config, env=args.env)  # several files or a directory: several flows
     if args.api_key_env:
         config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": args.api_key_env})})
-    check_handlers(config)
+    for flow in (config, *more):
+        check_handlers(flow)
     from actorflow.serve import serving, wait_for_shutdown_signal  # imports Ray Serve
 
     logging.getLogger().setLevel(config.runtime.log_level.upper())
-    with serving(config, host=args.host, port=args.port) as url:
+    with serving(config, host=args.host, port=args.port, flows=more) as url:
         print(f"actorflow: serving {config.source} ({config.orchestration.mode} mode) at {url}", flush=True)
         print(f"  POST {url}/v1/dispatch   GET {url}/v1/agents  {url}/v1/health  {url}/metrics  {url}/docs", flush=True)
+        for flow in (config, *more) if more else ():
+            print(f"  POST {url}/v1/flows/{flow_name(flow)}/dispatch   ({flow.source})", flush=True)
         name = wait_for_shutdown_signal()
         print(f"actorflow: {name}: draining requests in flight, then stopping", file=sys.stderr, flush=True)
     print("actorflow: stopped", file=sys.stderr)
@@ -157,7 +162,8 @@ def check_handlers(config: AgentFlowConfig) -> None:
     if not needed:
         raise ConfigError(f"{config.source or 'the configuration'} defines no agents to run")
     llm = config.llm_agents()
-    missing = [name for name in needed if not config.agent(name).handler and name not in llm]
+    flows = config.flows
+    missing = [name for name in needed if not config.agent(name).handler and name not in llm and name not in flows]
     if missing:
         raise ConfigError(
             f"{config.source or 'the configuration'}: no handler for agent(s) {', '.join(missing)}; "
@@ -165,7 +171,9 @@ def check_handlers(config: AgentFlowConfig) -> None:
             f'or make it an LLM agent: an [agents.NAME] section with a system_prompt under an [llm] provider and model'
         )
     for name in needed:
-        if name not in llm:
+        if name in flows:
+            check_handlers(flows[name])
+        elif name not in llm:
             import_handler(config.agent(name).handler, agent=name)
 
 
@@ -303,7 +311,7 @@ def _parser() -> argparse.ArgumentParser:
     visualize.set_defaults(func=cmd_visualize)
 
     serve_cmd = sub.add_parser("serve", help="serve the orchestration over HTTP with Ray Serve until SIGINT/SIGTERM")
-    serve_cmd.add_argument("config", help="path to an agentflow.toml")
+    serve_cmd.add_argument("config", nargs="+", help="agentflow.toml file(s) or a directory of them (one flow each)")
     serve_cmd.add_argument("--env", help="environment layer: configs/environments/ENV.toml (default: $ACTORFLOW_ENV)")
     serve_cmd.add_argument("--host", help="interface to bind (default: [serve] host, 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="HTTP port (default: [serve] port, 8000)")

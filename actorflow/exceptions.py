@@ -31,6 +31,7 @@ __all__ = [
     "MailboxFullError",
     "DispatchTimeoutError",
     "FailureThresholdExceededError",
+    "MergeConflictError",
 ]
 
 
@@ -117,3 +118,16 @@ class DispatchTimeoutError(DispatchError, TimeoutError):
 
 class FailureThresholdExceededError(DispatchError):
     """More collaborative agents failed than `failure_threshold` tolerates."""
+
+
+class MergeConflictError(DispatchError):
+    """Collaborative agents changed a key whose reducer is `error` (or a reducer could not combine
+    the values written); `key` and `agents` say which."""
+
+    def __init__(
+        self, message: str, *, key: str | None = None, agents: list[str] | None = None,
+        result: DispatchResult | None = None,
+    ) -> None:
+        super().__init__(message, result=result)
+        self.key = key
+        self.agents = list(agents or [])

@@ -25,6 +25,7 @@ def render(cfg: AgentFlowConfig, *, direction: Direction = "TD") -> str:
     """A Mermaid `flowchart` of `cfg`'s orchestration mode, agents labelled with their role."""
     diagram = Diagram(cfg, direction)
     mode_spec(cfg.orchestration.mode).diagram(diagram)
+    diagram.nested_flows(cfg)
     return diagram.text()
 
 
@@ -53,6 +54,8 @@ class Diagram:
         self.edges: list[str] = []
         self._ids: set[str] = set()
         self._indent = "    "
+        self.agent_nodes: dict[str, list[str]] = {}
+        """Agent name → the node ids drawn for it (a nested flow's nodes link to its subgraph)."""
 
     def node(self, base: str, label: str, shape: str = "rect") -> str:
         """Declare a node; return its id (`base` sanitized and made unique)."""
@@ -69,9 +72,42 @@ class Diagram:
 
     def agent(self, name: str, prefix: str = "agent") -> str:
         """Declare a node for the agent `name`, labelled with its role if it has one."""
-        role = self.cfg.agent(name).role
+        cfg = self.cfg.agent(name)
+        role = f"flow: {cfg.flow}" if cfg.flow else cfg.role
         label = _escape(name) + (f"<br/>({_escape(role)})" if role else "")
-        return self.node(f"{prefix}_{name}", label)
+        node_id = self.node(f"{prefix}_{name}", label)
+        self.agent_nodes.setdefault(name, []).append(node_id)
+        return node_id
+
+    def nested_flows(self, cfg: AgentFlowConfig, path: str = "", links: dict[str, list[str]] | None = None) -> None:
+        """Each nested flow as a subgraph of its agents, linked (dotted "runs") from its agent's
+        node(s); deeper flows likewise from their agent inside the enclosing flow's subgraph."""
+        links = self.agent_nodes if links is None else links
+        for name, sub in cfg.flows.items():
+            qualified = f"{path}{name}"
+            orch = sub.orchestration
+            sub_id = self.node_id(f"flow_{qualified}")
+            join = f", join = {orch.join}" if orch.join != "all" else ""
+            title = _escape(f"{qualified}: {sub.agent_flow.name} ({orch.mode}{join})")
+            self.nodes.append(f'{self._indent}subgraph {sub_id}["{title}"]')
+            outer, self._indent = self._indent, self._indent + "    "
+            members = mode_spec(orch.mode).agents(orch, sub.enabled_agents()) or sub.enabled_agents()
+            nodes = [self.node(f"{qualified}_{member}", _escape(member)) for member in members]
+            self._indent = outer
+            self.nodes.append(f"{self._indent}end")
+            if orch.mode == "sequential":
+                self.chain(nodes)
+            for node in links.get(name, []):
+                self.edge(node, sub_id, "runs", dotted=True)
+            self.nested_flows(sub, f"{qualified}/", {member: [node] for member, node in zip(members, nodes)})
+
+    def node_id(self, base: str, declare: bool = True) -> str:
+        """The sanitized id for `base` (a subgraph's id: reserved when `declare`)."""
+        stem = re.sub(r"\W", "_", base, flags=re.ASCII)
+        stem = stem if stem[:1].isalpha() else f"n_{stem}"
+        if declare:
+            self._ids.add(stem)
+        return stem
 
     def edge(self, source: str, target: str, label: str = "", dotted: bool = False) -> None:
         arrow = "-.->" if dotted else "-->"
@@ -99,8 +135,11 @@ class Diagram:
     def fan_out_in(self, source: str, names: list[str], prefix: str) -> str:
         """Parallel agents from `source` into a merge node; return the merge node's id."""
         agents = [self.agent(name, prefix) for name in names]
-        threshold = self.cfg.orchestration.failure_threshold
-        merge = self.node("merge", f"merge changes (list order)<br/>failure_threshold = {threshold}", "hexagon")
+        orch = self.cfg.orchestration
+        join = {"all": f"failure_threshold = {orch.failure_threshold}", "first": "join = first: the rest cancelled",
+                "quorum": f"join = quorum {orch.quorum}: the rest cancelled"}[orch.join]
+        reducers = f"<br/>reducers: {_escape(', '.join(f'{k} = {v}' for k, v in orch.merge.items()))}" if orch.merge else ""
+        merge = self.node("merge", f"merge changes (list order)<br/>{join}{reducers}", "hexagon")
         for agent in agents:
             self.edge(source, agent)
         for agent in agents:

@@ -13,7 +13,7 @@ PUBLIC = {
     "Runner", "Event", "State", "AgentResult", "Agent", "Hook", "CallbackArgs", "DispatchResult", "AgentRun",
     "load_config", "AgentFlowConfig", "ActorflowError", "ConfigError", "AgentNotFoundError", "DispatchError",
     "AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError", "CircuitOpenError",
-    "MailboxFullError",
+    "MailboxFullError", "MergeConflictError",
 }
 
 
@@ -25,7 +25,7 @@ def test_all_is_the_public_api():
 
 def test_error_tree():
     assert issubclass(actorflow.ConfigError, actorflow.ActorflowError)
-    for name in ("AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError"):
+    for name in ("AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError", "MergeConflictError"):
         assert issubclass(getattr(actorflow, name), actorflow.DispatchError)
     assert issubclass(actorflow.CircuitOpenError, actorflow.AgentFailedError)
     assert issubclass(actorflow.MailboxFullError, actorflow.AgentFailedError)

@@ -135,9 +135,11 @@ def port(ray_session, tmp_path_factory):
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run_many(
-            [serve.RunTarget(application(cfg), name=name, route_prefix=f"/{name}") for name, cfg in loaded.items()]
-        )
+        targets = [serve.RunTarget(application(cfg), name=name, route_prefix=f"/{name}") for name, cfg in loaded.items()]
+        # several flows behind one application (test_several_flows_behind_one_server)
+        targets.append(serve.RunTarget(application(loaded["mixed"], flows=[loaded["loop"]]), name="multi",
+                                       route_prefix="/multi"))
+        serve.run_many(targets)
         yield port
     finally:
         serve.shutdown()
@@ -208,6 +210,31 @@ def test_dispatch_each_pattern(client, app, target, data, ran, tmp_path):
         assert Path(out["publish_result"]["path"]).parent == tmp_path
     if app == "loop":
         assert (body["iterations"], body["completion_reason"], out["count"]) == (3, "loop_complete", 3)
+
+
+def test_dispatch_with_an_orchestration_override(client):
+    payload = {"target": "inc", "data": {"x": 1, "value": 3}, "orchestration": {"mode": "collaborative"}}
+    status, body = client.post("/mixed/v1/dispatch", payload)
+    assert status == 200 and body["mode"] == "collaborative", body
+    assert sorted(run["agent"] for run in body["runs"]) == ["double", "inc"]
+    for bad, says in [({"mode": "nope"}, "mode"), ({"join": "quorum"}, "quorum"), ({"event": 1}, "event")]:
+        status, body = client.post("/mixed/v1/dispatch", {"target": "inc", "orchestration": bad})
+        assert status == 422 and body["error"]["type"] == "ConfigError" and says in body["error"]["message"], body
+
+
+def test_several_flows_behind_one_server(client):
+    status, body = client.request("GET", "/multi/v1/flows")
+    assert status == 200 and [(f["name"], f["mode"], f["default"]) for f in body["flows"]] == [
+        ("mixed", "mixed", True), ("loop", "loop", False)]
+    status, body = client.post("/multi/v1/flows/loop/dispatch", {"target": "counter", "data": {"until": 2}})
+    assert status == 200 and body["mode"] == "loop" and body["iterations"] == 2, body
+    status, body = client.post("/multi/v1/dispatch", {"target": "inc", "data": {"x": 1, "value": 3}})
+    assert status == 200 and body["mode"] == "mixed"  # the one-flow path addresses the first flow
+    status, body = client.request("GET", "/multi/v1/flows/loop/agents")
+    assert status == 200 and [a["name"] for a in body["agents"]] == ["counter"]
+    for method, path in [("POST", "/multi/v1/flows/nope/dispatch"), ("GET", "/multi/v1/flows/nope/agents")]:
+        status, body = client.request(method, path, json.dumps({"target": "x"}) if method == "POST" else None)
+        assert status == 404 and body["error"]["type"] == "FlowNotFound" and "loop" in body["error"]["message"]
 
 
 def test_agents_health_and_openapi(client):

@@ -44,8 +44,10 @@ class AgentFlowConfig(AgentFlowSchema):
         """A new validated copy with orchestration overrides (names: `OVERRIDABLE`)."""
         data = self.model_dump()
         origins = _apply_overrides(data, overrides)
-        return _validate(data, where=f"{self._source or '<config>'} with overrides",
-                         origins=origins, source=self._source, warnings=self._warnings, env=self._env)
+        cfg = _validate(data, where=f"{self._source or '<config>'} with overrides",
+                        origins=origins, source=self._source, warnings=self._warnings, env=self._env)
+        cfg._flows = dict(self._flows)
+        return cfg
 
     def with_agent_options(self, name: str, **options: Any) -> AgentFlowConfig:
         """A new validated copy with `[agents.NAME]` keys overridden by `options`."""
@@ -58,13 +60,16 @@ class AgentFlowConfig(AgentFlowSchema):
         data["agents"][name] = {**data["agents"].get(name, {}), **options}
         origins = {("agents", name, key): (f'option "{key}" of agent "{name}"', None)
                    for key in options}
-        return _validate(data, where=f"{self._source or '<config>'} with options for agent "
-                         f'"{name}"', origins=origins, source=self._source,
-                         warnings=self._warnings, env=self._env)
+        cfg = _validate(data, where=f"{self._source or '<config>'} with options for agent "
+                        f'"{name}"', origins=origins, source=self._source,
+                        warnings=self._warnings, env=self._env)
+        cfg._flows = dict(self._flows)
+        return cfg
 
 
 def load_config(path: str | os.PathLike[str], *, env: str | None = None,
-                overrides: Mapping[str, Any] | None = None) -> AgentFlowConfig:
+                overrides: Mapping[str, Any] | None = None,
+                _including: tuple[Path, ...] = ()) -> AgentFlowConfig:
     """Load, layer and validate an agentflow.toml.
 
     `env` (else `$ACTORFLOW_ENV`) selects `<dir of path>/environments/<env>.toml`, deep-merged
@@ -85,7 +90,27 @@ def load_config(path: str | os.PathLike[str], *, env: str | None = None,
                 f"(available environments: {', '.join(names) or 'none'}).",
                 path=str(layer_path))
         layer = (str(layer_path), _read_toml(layer_path))
-    return _load_layers(str(base), raw, layer, overrides, source=str(base))
+    cfg = _load_layers(str(base), raw, layer, overrides, source=str(base))
+    _load_flows(cfg, base, (*_including, base.resolve()))
+    return cfg
+
+
+def _load_flows(cfg: AgentFlowConfig, base: Path, including: tuple[Path, ...]) -> None:
+    """Load every `[agents.NAME] flow` (relative to `base`); a flow including itself is a ConfigError."""
+    for name, agent in cfg.agents.items():
+        if not agent.flow:
+            continue
+        path = (base.parent / agent.flow).resolve()
+        key = f"agents.{toml_key(name)}.flow"
+        if path in including:
+            chain = " → ".join(str(p.name) for p in (*including, path))
+            raise ConfigError(f"Flow {base} includes itself through [{key[:-5]}] flow = "
+                              f'"{agent.flow}": {chain}.', path=str(base), key=key)
+        if not path.is_file():
+            raise ConfigError(f'[{key[:-5]}] flow = "{agent.flow}" names no file: {path} does not '
+                              "exist (the path is relative to the file naming it).",
+                              path=str(base), key=key)
+        cfg._flows[name] = load_config(path, env="", _including=including)  # layers: top file only
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -50,7 +50,8 @@ _MODE_ALIASES = {"collaborate": "collaborative"}
 
 OVERRIDABLE: tuple[str, ...] = (
     "mode", "collaborative_agents", "sequential_agents", "loop_agent", "max_iterations",
-    "timeout_seconds", "failure_threshold", "max_concurrency", "retry_attempts",
+    "timeout_seconds", "failure_threshold", "max_concurrency", "retry_attempts", "join", "quorum",
+    "max_hops",
 )
 """Orchestration keys that `load_config(overrides=...)` and `with_overrides()` accept."""
 
@@ -202,6 +203,30 @@ class OrchestrationConfig(_Section):
     """Retry policy."""
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     """Per-agent circuit breaker."""
+    merge: dict[str, str] = Field(default_factory=dict)
+    """`[orchestration.merge]`: reducer per data key, and `default` (see `patterns.reducers`)."""
+    join: Literal["all", "first", "quorum"] = "all"
+    """When the collaborative phase ends: every agent, the first success, or `quorum` successes."""
+    quorum: int | None = Field(None, ge=1)
+    """Successes that end the collaborative phase with `join = "quorum"`."""
+    max_hops: int = Field(10, ge=1)
+    """Route chaining: most agent runs one route dispatch makes."""
+
+    @field_validator("merge")
+    @classmethod
+    def _check_merge(cls, value: dict[str, str]) -> dict[str, str]:
+        from actorflow.patterns.reducers import check_reducers
+
+        check_reducers(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_join(self) -> OrchestrationConfig:
+        if self.join == "quorum" and self.quorum is None:
+            raise ValueError('join = "quorum" needs quorum = N (the successes that end the phase)')
+        if self.join != "quorum" and self.quorum is not None:
+            raise ValueError(f'quorum = {self.quorum} has no effect unless join = "quorum"')
+        return self
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -269,6 +294,15 @@ class AgentConfig(_Section):
     scheduling: Literal["default", "spread", "pack"] = "default"
     """Placement of the replicas over the cluster's nodes: "spread" over as many nodes as can
     host them, "pack" on the runner's node while it has room, "default" wherever Ray puts them."""
+    flow: str | None = Field(None, min_length=1)
+    """A nested flow: path of an agentflow.toml (relative to this file) whose whole orchestration
+    this agent runs on its input state."""
+
+    @model_validator(mode="after")
+    def _flow_or_handler(self) -> AgentConfig:
+        if self.flow and self.handler:
+            raise ValueError("set either handler or flow, not both")
+        return self
 
     @field_validator("handler")
     @classmethod
@@ -327,6 +361,8 @@ class AgentFlowSchema(_Section):
     """`[serve]`."""
 
     _source: str | None = PrivateAttr(None)
+    _flows: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """Nested flows by agent name (`[agents.NAME] flow`), loaded with the file."""
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _env: dict[str, str] = PrivateAttr(default_factory=dict)
     """Environment variables LLM defaults depend on, captured where the file was loaded."""
@@ -335,6 +371,11 @@ class AgentFlowSchema(_Section):
     def source(self) -> str | None:
         """Path of the base file this config was loaded from (None when built in code)."""
         return self._source
+
+    @property
+    def flows(self) -> dict[str, Any]:
+        """The nested flows of `[agents.NAME] flow = "..."`: agent name → its `AgentFlowConfig`."""
+        return dict(self._flows)
 
     @property
     def warnings(self) -> list[str]:
@@ -351,6 +392,10 @@ class AgentFlowSchema(_Section):
                 if name in self.agents and not self.agents[name].enabled:
                     problems.append((("orchestration", key), f'names agent "{name}", whose '
                                      f"[agents.{toml_key(name)}] section has enabled = false"))
+        agents = orch.collaborative_agents
+        if orch.join == "quorum" and agents and orch.quorum and orch.quorum > len(set(agents)):
+            problems.append((("orchestration", "quorum"), f"is {orch.quorum}, more than the "
+                             f"{len(set(agents))} collaborative agents can give"))
         problems += llm_problems(self)
         if problems:
             raise Problems(problems)
@@ -359,6 +404,8 @@ class AgentFlowSchema(_Section):
     def llm_agent(self, name: str) -> LLMSettings | None:
         """The resolved model settings when the file makes `name` an LLM agent (no handler and a
         provider configured), else None. A handler registered in code still takes precedence."""
+        if name in self.agents and self.agents[name].flow:
+            return None  # a nested flow is not an LLM agent
         return llm_settings(self, name, self._env)
 
     def llm_agents(self) -> dict[str, LLMSettings]:

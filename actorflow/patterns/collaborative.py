@@ -11,11 +11,12 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from actorflow.events import State
-from actorflow.exceptions import AgentFailedError, FailureThresholdExceededError
+from actorflow.events import AgentRun, State
+from actorflow.exceptions import AgentFailedError, FailureThresholdExceededError, MergeConflictError
 from actorflow.patterns.base import Invocation, ModeSpec, PatternOutcome
-from actorflow.patterns.fanout import fan_out
+from actorflow.patterns.fanout import CANCELLED, NOT_STARTED, PENDING, fan_out
 from actorflow.patterns.merge import changes, merge
+from actorflow.patterns.reducers import resolvers
 
 if TYPE_CHECKING:
     from actorflow.config.schema import OrchestrationConfig
@@ -23,20 +24,33 @@ if TYPE_CHECKING:
 
 
 async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str | None = None) -> PatternOutcome:
-    """Run `agents` in parallel on `state` (which `inv.call` never changes); merge their changes."""
-    threshold = inv.settings.failure_threshold
+    """Run `agents` in parallel on `state` (which `inv.call` never changes); merge their changes.
+
+    `join` = first/quorum ends the phase at N successes: the others are cancelled."""
+    settings = inv.settings
+    threshold = settings.failure_threshold
+    needed = {"all": None, "first": 1, "quorum": settings.quorum}[settings.join]
     entries = await fan_out(
         [partial(inv.call, agent, state, phase=phase) for agent in agents],
-        max_at_once=inv.settings.max_concurrency,
+        max_at_once=settings.max_concurrency,
         expected=AgentFailedError,
+        until=None if needed is None else partial(_joined, needed, len(agents)),
     )
     contributions, failed = [], []
     for agent, entry in zip(agents, entries):
         if isinstance(entry, State):
             contributions.append(changes(agent, state, entry))
-        else:
+        elif entry is NOT_STARTED:
+            inv.record(AgentRun(agent, "cancelled", 0.0, f"cancelled: join = {settings.join!r} was satisfied "
+                                "before it started", 1, None, phase))
+        elif entry is not CANCELLED:
             failed.append((agent, entry))
-    merged, conflicts = merge(state, contributions)
+    resolve, resolve_meta = resolvers(settings.merge)
+    try:
+        merged, conflicts = merge(state, contributions, resolve, resolve_meta)
+    except MergeConflictError as err:
+        inv.latest, _ = merge(state, contributions)  # the partial state: the default merge
+        return PatternOutcome(inv.latest, err, [])
     if conflicts:
         merged.set_meta("merge_conflicts", ",".join(conflicts))
     for agent, err in failed:
@@ -44,6 +58,15 @@ async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str
         merged.set_meta(f"{agent}_error", err.cause or err.message)
     inv.latest = merged
     names = [agent for agent, _ in failed]
+    if needed is not None:
+        succeeded = len(contributions)
+        if succeeded < min(needed, len(agents)):
+            error = FailureThresholdExceededError(
+                f"join = {settings.join!r} needs {needed} successful collaborative agents, but only "
+                f"{succeeded} of {len(agents)} can succeed ({', '.join(names)} failed)"
+            )
+            return PatternOutcome(merged, error, names)
+        return PatternOutcome(merged, None, names)
     if failed and len(failed) / len(agents) > threshold:
         error = FailureThresholdExceededError(
             f"{len(failed)} of {len(agents)} collaborative agents failed "
@@ -51,6 +74,13 @@ async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str
         )
         return PatternOutcome(merged, error, names)
     return PatternOutcome(merged, None, names)
+
+
+def _joined(needed: int, total: int, entries: list) -> bool:
+    """The join is decided: `needed` successes, or too many failures for them."""
+    succeeded = sum(isinstance(entry, State) for entry in entries)
+    failed = sum(entry is not PENDING and not isinstance(entry, State) for entry in entries)
+    return succeeded >= needed or failed > total - needed
 
 
 async def run(inv: Invocation, state: State) -> PatternOutcome:

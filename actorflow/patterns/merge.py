@@ -68,20 +68,24 @@ def last_wins(key: str, base: Any, writes: list[tuple[str, Any]]) -> tuple[Any, 
     return values[-1], conflict
 
 
-def merge(base: State, contributions: list[Changes], resolve: Resolve = last_wins) -> tuple[State, list[str]]:
-    """Apply the contributions in order over a copy of `base`; return it and the conflicting keys."""
+def merge(
+    base: State, contributions: list[Changes], resolve: Resolve = last_wins, resolve_meta: Resolve | None = None
+) -> tuple[State, list[str]]:
+    """Apply the contributions in order over a copy of `base`; return it and the conflicting keys.
+
+    `resolve` decides data keys; `resolve_meta` meta keys (default: `resolve`)."""
     merged = base.clone()
     conflicts: set[str] = set()
-    for part, read, write, remove in (
-        ("data", base.get, merged.set, merged.pop),
-        ("meta", base.get_meta, merged.set_meta, merged.pop_meta),
+    for part, read, write, remove, decide in (
+        ("data", base.get, merged.set, merged.pop, resolve),
+        ("meta", base.get_meta, merged.set_meta, merged.pop_meta, resolve_meta or resolve),
     ):
         writes: dict[str, list[tuple[str, Any]]] = {}
         for contribution in contributions:
             for key, value in getattr(contribution, part).items():
                 writes.setdefault(key, []).append((contribution.agent, value))
         for key, written in writes.items():
-            value, conflict = resolve(key, read(key, REMOVED), written)
+            value, conflict = decide(key, read(key, REMOVED), written)
             if conflict:
                 conflicts.add(key)
             if value is REMOVED:

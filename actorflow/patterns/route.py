@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actorflow.events import Event, State
-from actorflow.exceptions import AgentFailedError
+from actorflow.exceptions import AgentFailedError, DispatchError
 from actorflow.patterns.base import Invocation, ModeSpec, PatternOutcome
 
 if TYPE_CHECKING:
@@ -19,13 +19,26 @@ def target(event: Event) -> str:
 
 
 async def run(inv: Invocation, state: State) -> PatternOutcome:
-    agent = target(inv.event)
-    try:
-        state = await inv.call(agent, state)
-    except AgentFailedError as err:
-        return PatternOutcome(state, err, [agent])
-    inv.latest = state
-    return PatternOutcome(state)
+    """Route chaining: an output that changes meta `route` goes to that agent next, at most
+    `max_hops` agent runs in all."""
+    agent, chain = target(inv.event), []
+    limit = inv.settings.max_hops
+    while True:
+        chain.append(agent)
+        before = state.get_meta("route")
+        try:
+            state = await inv.call(agent, state)
+        except AgentFailedError as err:
+            return PatternOutcome(state, err, [agent])
+        inv.latest = state
+        after = state.get_meta("route")
+        if not after or after == before:
+            return PatternOutcome(state)
+        if len(chain) >= limit:
+            path = " → ".join([*chain, after, "…"])
+            error = DispatchError(f"route chain longer than max_hops = {limit}: {path}")
+            return PatternOutcome(state, error)
+        agent = after
 
 
 def describe(settings: OrchestrationConfig, enabled: list[str]) -> str:
@@ -37,8 +50,12 @@ def diagram(d: Diagram) -> None:
     router = d.node("router", "Event router<br/>metadata.route or target", "rhombus")
     d.edge(event, router)
     names = d.cfg.enabled_agents()
-    for name in names:
-        d.edge(router, d.agent(name))
+    hops = d.cfg.orchestration.max_hops
+    for index, name in enumerate(names):
+        agent = d.agent(name)
+        d.edge(router, agent)
+        # route chaining: an output that changes meta route goes back to the router
+        d.edge(agent, router, f"route changed (max_hops = {hops})" if index == 0 else "", dotted=True)
     if not names:
         d.edge(router, d.node("registered", "agents registered in code"), dotted=True)
 

@@ -56,6 +56,8 @@ class DispatchInvocation:
         self._metrics = metrics
         self._not_found = not_found
         self._deadline = deadline
+        # what a nested flow's invocation takes over from its parent (runtime/flows.py)
+        self.deadline, self.callbacks, self.metrics, self.not_found = deadline, callbacks, metrics, not_found
 
     @property
     def mode(self) -> str:
@@ -96,7 +98,10 @@ class DispatchInvocation:
             number += 1
             started = time.perf_counter()
             try:
-                attempt = await endpoint.attempt((self.event, state), accept)
+                if getattr(endpoint, "nested", False):  # a nested flow (runtime/flows.py)
+                    attempt = await endpoint.attempt((self.event, state), accept, parent=self)
+                else:
+                    attempt = await endpoint.attempt((self.event, state), accept)
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"

@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from actorflow.config import AgentFlowConfig, load_config
+from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
@@ -27,6 +27,8 @@ from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
+from actorflow.runtime.flows import flow_agents, flow_plans
+from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
 from actorflow.runtime.placement import scheduling_options, supervisor_options
@@ -68,6 +70,9 @@ class Runner:
         self._generation = 0
         self._in_flight: set[ray.ObjectRef] = set()
         self._llm_info: dict[str, dict[str, Any]] = {}  # LLM agent → provider, model, base_url
+        self._overrides = SettingsResolver()
+        self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
+        self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -90,6 +95,8 @@ class Runner:
         `agent_options` are `[agents.NAME]` keys that override the file. After `start()` the
         agent's actors are created at once.
         """
+        if isinstance(handler, AgentFlowConfig):  # a nested flow (runtime/flows.py)
+            return self._register_flow(name, handler)
         handler = resolve_handler(handler, agent=name)
         with self._lock:
             if name in self._handlers:
@@ -112,6 +119,22 @@ class Runner:
             _kill_all([actors])
             raise ActorflowError(f"the runner stopped while agent {name!r} was starting")
         self._tell_supervisor(lambda supervisor: supervisor.add_agent.remote(actors))
+
+    def _register_flow(self, name: str, flow: AgentFlowConfig) -> None:
+        with self._lock:
+            if self._status != "new":
+                raise ActorflowError(f"register the nested flow {name!r} before start()")
+            if name in self._handlers or name in self._flows:
+                raise ValueError(f"agent {name!r} is already registered")
+            self._flows[name] = flow
+
+    def _nested_flows(self) -> dict[str, AgentFlowConfig]:
+        return {**self._config.flows, **self._flows}
+
+    def _agent_config(self, name: str) -> AgentConfig:
+        """`[agents.NAME]` of a top-level agent, or of a nested flow's agent ("NAME/agent")."""
+        nested = self._sub_agents.get(name)
+        return nested[0] if nested else self._config.agent(name)
 
     def register_callback(self, hook: Hook | str, name: str, fn: Callback) -> None:
         """Register `fn(args: CallbackArgs) -> State | None` for `hook` under a unique name."""
@@ -140,6 +163,7 @@ class Runner:
         try:
             enabled = {n: h for n, h in handlers.items() if self._config.agent(n).enabled}
             self._pools.update(self._create_actors(enabled))
+            self._pools.update(self._create_actors(self._flow_handlers()))
             self._create_supervisors()
         except BaseException:
             self._teardown()
@@ -172,9 +196,23 @@ class Runner:
             if cfg.handler and name not in self._handlers
         }
         handlers.update(self._handlers)
-        llm = llm_handlers(self._config, skip=handlers)  # agents with a model and no code
+        llm = llm_handlers(self._config, skip={**handlers, **self._nested_flows()})  # agents with a model and no code
         self._llm_info = {name: agent.settings.describe() for name, agent in llm.items()}
         return {**handlers, **llm}
+
+    def _flow_handlers(self) -> dict[str, Any]:
+        """Handlers of the nested flows' agents, by qualified name ("NAME/agent")."""
+        self._sub_agents = flow_agents(flow_plans(self._nested_flows()))
+        handlers = {}
+        for name, (cfg, spec, flow) in self._sub_agents.items():
+            if not cfg.enabled:
+                continue
+            local = name.rsplit("/", 1)[-1]
+            if spec:
+                handlers[name] = import_handler(spec, agent=name)
+            elif (llm := llm_handlers(flow, skip=set(flow.agents) - {local}).get(local)) is not None:
+                handlers[name] = llm
+        return handlers
 
     def _connect_ray(self, log_to_driver: bool) -> None:
         # Joined or started here: this runner disconnects (or shuts the local instance down) on stop().
@@ -187,7 +225,7 @@ class Runner:
         try:
             for name, handles in launched.items():
                 pids = ray.get([handle.ready.remote() for handle in handles], timeout=_READY_TIMEOUT)
-                config = self._config.agent(name)
+                config = self._agent_config(name)
                 created[name] = AgentActors(
                     name, config, handles, pids, is_async_handler(handlers[name]),
                     agent_concurrency(config.max_concurrency, handlers[name]),
@@ -200,7 +238,7 @@ class Runner:
         return created
 
     def _launch(self, name: str, handler: Any) -> list[Any]:
-        cfg = self._config.agent(name)
+        cfg = self._agent_config(name)
         concurrency = agent_concurrency(cfg.max_concurrency, handler)
         options: dict[str, Any] = {
             "max_restarts": cfg.max_restarts,
@@ -215,7 +253,7 @@ class Runner:
             options["resources"] = dict(cfg.resources)
         options.update(scheduling_options(cfg))
         return [
-            AgentActor.options(name=f"af-{self._id}-{name}-{replica}", **options).remote(name, handler, concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(name, handler, concurrency)
             for replica in range(cfg.replicas)
         ]
 
@@ -229,10 +267,11 @@ class Runner:
         with self._lock:
             self._generation += 1
             pools, callbacks, generation = dict(self._pools), self._callbacks.copy(), self._generation
+            flows = flow_plans(self._nested_flows()) or None
         return SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
             **supervisor_options(self._config.runtime.supervisors),
-        ).remote(self._config, pools, callbacks)
+        ).remote(self._config, pools, callbacks, flows=flows)
 
     def _create_supervisor(self, slot: int) -> Any:
         supervisor = self._launch_supervisor(slot)
@@ -244,22 +283,26 @@ class Runner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def dispatch(self, event: Event) -> DispatchResult:
-        """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`)."""
-        ref = self._submit(event)
+    def dispatch(self, event: Event, /, **overrides: Any) -> DispatchResult:
+        """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`).
+
+        `overrides` (the keywords of `from_config`) change the orchestration of this event only."""
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, settings=settings)
         try:
-            outcome = ray.get(ref, timeout=self._wait_limit())
+            outcome = ray.get(ref, timeout=self._wait_limit(settings))
         except BaseException as err:
             raise self._translate(err, event) from err
         finally:
             self._done(ref)
         return _unwrap(outcome)
 
-    async def dispatch_async(self, event: Event) -> DispatchResult:
+    async def dispatch_async(self, event: Event, /, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
-        ref = self._submit(event)
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, settings=settings)
         try:
-            outcome = await asyncio.wait_for(ref, self._wait_limit())
+            outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
         except asyncio.TimeoutError as err:
             raise self._translate(GetTimeoutError(str(err)), event) from err
         except BaseException as err:
@@ -268,10 +311,12 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    def emit(self, event: Event) -> concurrent.futures.Future[DispatchResult]:
-        """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises)."""
+    def emit(self, event: Event, /, **overrides: Any) -> concurrent.futures.Future[DispatchResult]:
+        """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises).
+        An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
-        ref = self._submit(event, future)
+        settings = self._settings_for(event, overrides)
+        ref = self._submit(event, future, settings=settings)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
             self._done(ref, future)
@@ -314,13 +359,23 @@ class Runner:
         if self._status != "started":
             raise ActorflowError("the runner is stopped (or stopping) and accepts no new dispatches")
 
-    def _submit(self, event: Event, future: concurrent.futures.Future | None = None) -> ray.ObjectRef:
+    def _settings_for(self, event: Event, overrides: dict[str, Any]) -> OrchestrationConfig | None:
+        """The validated orchestration of this event (keyword overrides, then metadata
+        `orchestration_override`), or None for the config's. Raises ConfigError."""
+        if not isinstance(event, Event):
+            raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
+        return self._overrides.settings_for(self._config, event, overrides)
+
+    def _submit(
+        self, event: Event, future: concurrent.futures.Future | None = None,
+        settings: OrchestrationConfig | None = None,
+    ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
         supervisor = self._live_supervisor(self._slot(event))
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
-            ref = supervisor.dispatch.remote(event)
+            ref = supervisor.dispatch.remote(event) if settings is None else supervisor.dispatch.remote(event, settings)
             self._in_flight.add(ref)
             if future is not None:
                 self._emitted.add(future)
@@ -331,8 +386,8 @@ class Runner:
             self._in_flight.discard(ref)
             self._emitted.discard(future)
 
-    def _wait_limit(self) -> float:
-        return self._config.orchestration.timeout_seconds + _GRACE_SECONDS
+    def _wait_limit(self, settings: OrchestrationConfig | None = None) -> float:
+        return (settings or self._config.orchestration).timeout_seconds + _GRACE_SECONDS
 
     def _translate(self, err: BaseException, event: Event) -> BaseException:
         """Ray's failures of the supervisor call, as actorflow errors."""

@@ -19,13 +19,14 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from actorflow.config import AgentFlowConfig
+from actorflow.config import AgentFlowConfig, OrchestrationConfig
 from actorflow.events import DispatchResult, Event, State, describe_error, names, rebuild_dispatch_result
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
 from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
-from actorflow.patterns import PatternOutcome, mode_spec
+from actorflow.patterns import ModeSpec, PatternOutcome, mode_spec
 from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
+from actorflow.runtime.flows import FlowEndpoint, FlowPlan
 from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.replicas import replica_processes
@@ -55,7 +56,10 @@ def _rebuild_outcome(flat: tuple, error: BaseException | None) -> DispatchOutcom
 class SupervisorCore:
     """Pattern execution over agent endpoints; wrapped as a Ray actor by `SupervisorActor`."""
 
-    def __init__(self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry) -> None:
+    def __init__(
+        self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry,
+        flows: dict[str, FlowPlan] | None = None,
+    ) -> None:
         self.config = config
         self.settings = config.orchestration
         self.spec = mode_spec(self.settings.mode)
@@ -64,8 +68,12 @@ class SupervisorCore:
         self._callbacks_version = 0
         self.metrics = Metrics()
         self.endpoints: dict[str, AgentEndpoint] = {}
+        self.flows = dict(flows or {})
+        self.scope: dict[str, Any] = {}
+        """What a top-level dispatch reaches: the agents by name and the nested flows."""
         for actors in agents.values():
             self.add_agent(actors)
+        self.scope = scope_of(self.endpoints, self.flows)
 
     # -- management (called by the runner) -------------------------------------------------
 
@@ -76,6 +84,7 @@ class SupervisorCore:
     def add_agent(self, actors: AgentActors) -> None:
         breaker = CircuitBreaker.from_config(self.settings.circuit_breaker)
         self.endpoints[actors.name] = AgentEndpoint(actors, breaker)
+        self.scope = scope_of(self.endpoints, self.flows)
 
     def set_callbacks(self, callbacks: CallbackRegistry, version: int) -> None:
         """Take the runner's callbacks; an older snapshot arriving late is ignored."""
@@ -117,15 +126,22 @@ class SupervisorCore:
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch(self, event: Event) -> DispatchOutcome:
-        settings, mode = self.settings, self.settings.mode
+    async def dispatch(self, event: Event, settings: OrchestrationConfig | None = None) -> DispatchOutcome:
+        """Run `event` through the pattern of `settings` (a per-event override the runner
+        validated), else of the file."""
+        spec, retry = self.spec, self.retry
+        if settings is None:
+            settings = self.settings
+        else:
+            spec, retry = mode_spec(settings.mode), RetryPolicy.from_config(settings)
+        mode = settings.mode
         started = time.perf_counter()
         # The event is this actor's own unpickled copy; only a callback could change the state's
         # values in place here (agents get pickled copies), so only then is the state deep-copied.
         data = copy.deepcopy(dict(event.data)) if self.callbacks else dict(event.data)
         state = State(data, dict(event.metadata))
         inv = DispatchInvocation(
-            event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=self.retry,
+            event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
         )
         outcome: PatternOutcome | None = None
@@ -133,14 +149,14 @@ class SupervisorCore:
         self.metrics.in_flight += 1
         try:
             async with asyncio.timeout(settings.timeout_seconds) as timer:
-                self._check_agents(event)
+                self._check_agents(event, spec, settings)
                 args = CallbackArgs(event, state, mode=mode)
                 await self.callbacks.fire(Hook.BEFORE_EVENT_HANDLING, args)
                 inv.latest = args.state
-                outcome = await self.spec.run(inv, args.state)
+                outcome = await spec.run(inv, args.state)
                 error = outcome.error
         except TimeoutError as err:
-            error = self._timeout_error(event, inv) if timer.expired() else err
+            error = self._timeout_error(event, inv, settings) if timer.expired() else err
         except Exception as err:
             error = err
         finally:
@@ -168,25 +184,37 @@ class SupervisorCore:
         self.metrics.dispatches[(mode, "ok" if error is None else type(error).__name__)] += 1
         return DispatchOutcome(result, _portable(error))
 
-    def _check_agents(self, event: Event) -> None:
+    def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:
         """Every agent this dispatch will reach must be registered (fail before any runs)."""
-        for agent in self.spec.reached(event, self.settings, list(self.endpoints)):
-            if agent not in self.endpoints:
+        for agent in spec.reached(event, settings, list(self.scope)):
+            if agent not in self.scope:
                 raise self.not_found(agent)
 
     def not_found(self, agent: str) -> AgentNotFoundError:
         configured = set(self.config.agents)
         disabled = {name for name, cfg in self.config.agents.items() if not cfg.enabled}
-        return agent_not_found(agent, list(self.endpoints), configured, disabled)
+        return agent_not_found(agent, list(self.scope), configured, disabled)
 
-    def _timeout_error(self, event: Event, inv: DispatchInvocation) -> DispatchTimeoutError:
+    def _timeout_error(self, event: Event, inv: DispatchInvocation, settings: OrchestrationConfig) -> DispatchTimeoutError:
         done = [run.agent for run in inv.runs if run.status == "ok"]
         cancelled = [run.agent for run in inv.runs if run.status == "cancelled"]
         return DispatchTimeoutError(
-            f"dispatch of event {event.id} ({self.settings.mode}) did not finish within "
-            f"timeout_seconds = {self.settings.timeout_seconds}; finished: {', '.join(done) or 'none'}; "
+            f"dispatch of event {event.id} ({settings.mode}) did not finish within "
+            f"timeout_seconds = {settings.timeout_seconds}; finished: {', '.join(done) or 'none'}; "
             f"cancelled: {', '.join(cancelled) or 'none'}"
         )
+
+
+def scope_of(endpoints: dict[str, AgentEndpoint], flows: dict[str, FlowPlan], prefix: str = "") -> dict[str, Any]:
+    """The agents a dispatch at one level reaches (local name → endpoint): the level's agents
+    (top level: names without a flow prefix) and its nested flows as `FlowEndpoint`s."""
+    scope: dict[str, Any] = {
+        name[len(prefix):]: endpoint for name, endpoint in endpoints.items()
+        if name.startswith(prefix) and "/" not in name[len(prefix):]
+    }
+    for name, plan in flows.items():
+        scope[name] = FlowEndpoint(plan, scope_of(endpoints, plan.flows, f"{plan.name}/"))
+    return scope
 
 
 def agent_not_found(agent: str, registered: list[str], configured: set[str], disabled: set[str]) -> AgentNotFoundError:

@@ -33,6 +33,7 @@ from actorflow.events import Event
 from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.runner import Runner
 from actorflow.serve.errors import RequestError, error_body, status_of
+from actorflow.serve.flows import describe_flows, flow_runner, load_flows, start_flows
 from actorflow.serve.guard import Guard, GuardSettings
 from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
@@ -173,7 +174,7 @@ class ActorflowIngress:
     where Serve's own graceful shutdown applies).
     """
 
-    async def __init__(self, config: AgentFlowConfig, drain: Any = None) -> None:
+    async def __init__(self, config: AgentFlowConfig, drain: Any = None, flows: Any = None) -> None:
         settings = config.serve
         self._max_body = settings.max_body_bytes
         self._limit = settings.max_ongoing_requests
@@ -184,6 +185,8 @@ class ActorflowIngress:
         self._idle = asyncio.Event()
         self._idle.set()
         self._runner = Runner(config).start()
+        # Several flows behind one server (serve/flows.py): name → runner; the first is `config`'s.
+        self._flows = start_flows(config, self._runner, flows)
         self._drain_task = None
         if drain is not None:
             replica = uuid.uuid4().hex
@@ -196,7 +199,8 @@ class ActorflowIngress:
         except RayActorError:  # `actorflow serve` went away without draining: Serve's shutdown applies
             return
         self._draining = True
-        await asyncio.to_thread(self._runner.stop)  # the dispatches in flight finish first
+        for runner in self._flows.values():
+            await asyncio.to_thread(runner.stop)  # the dispatches in flight finish first
         await self._idle.wait()  # and their answers have been sent
         await switch.done.remote(replica)
 
@@ -224,6 +228,36 @@ class ActorflowIngress:
 
         The body is read as JSON whatever its Content-Type (so `curl -d` works).
         """
+        return await self._dispatch(request, self._runner)
+
+    @api.get(
+        "/v1/flows",
+        responses={401: _ERRORS[401]},
+        summary="The flows this server serves (several with `actorflow serve A.toml B.toml`)",
+    )
+    def flows(self) -> Response:
+        return _json(200, {"flows": describe_flows(self._flows)})
+
+    @api.post(
+        "/v1/flows/{name}/dispatch",
+        response_model=DispatchResponse,
+        responses=_ERRORS,
+        openapi_extra=_DISPATCH_BODY,
+        summary="Dispatch an event through the named flow",
+    )
+    async def flow_dispatch(self, name: str, request: Request) -> Response:
+        return await self._dispatch(request, flow_runner(self._flows, name))
+
+    @api.get(
+        "/v1/flows/{name}/agents",
+        response_model=AgentsResponse,
+        responses={401: _ERRORS[401], 404: {"model": ErrorResponse, "description": "No flow of that name."}},
+        summary="The named flow's agents",
+    )
+    def flow_agents(self, name: str) -> Response:
+        return _json(200, {"agents": flow_runner(self._flows, name).agents()})
+
+    async def _dispatch(self, request: Request, runner: Runner) -> Response:
         self._refuse_if_busy()
         self._dispatching += 1
         self._idle.clear()
@@ -232,7 +266,8 @@ class ActorflowIngress:
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
             try:
-                result = await self._runner.dispatch_async(Event(body.target, body.data, body.metadata, source="http"))
+                event = Event(body.target, body.data, body.metadata, source="http")
+                result = await runner.dispatch_async(event, **body.orchestration)
             except ActorflowError as err:
                 if self._draining and err.result is None:  # raced the drain to a stopping runner
                     raise RequestError(503, "Draining", _DRAINING) from err
@@ -285,16 +320,16 @@ class ActorflowIngress:
 
     def __del__(self) -> None:
         """Serve calls this after draining the replica's requests: drain dispatches, stop actors."""
-        runner = getattr(self, "_runner", None)
-        if runner is not None:
+        for runner in getattr(self, "_flows", {}).values():
             runner.stop()
 
 
-def application(config: AgentFlowConfig, *, drain: Any = None) -> Application:
+def application(config: AgentFlowConfig, *, drain: Any = None, flows: Any = None) -> Application:
     """The Serve application for a loaded config, with its `[serve]` settings applied.
 
     `drain`: a `DrainSwitch` actor (see `actorflow.serve.drain`) that `actorflow serve` uses to
-    drain every replica before removing the application.
+    drain every replica before removing the application. `flows`: more configs served beside
+    `config` under `/v1/flows/{name}/…` (`config` is the first flow and keeps `/v1/dispatch`).
     """
     settings = config.serve
     return ActorflowIngress.options(
@@ -304,13 +339,14 @@ def application(config: AgentFlowConfig, *, drain: Any = None) -> Application:
         max_ongoing_requests=settings.max_ongoing_requests + _SERVE_HEADROOM,
         max_queued_requests=_SERVE_HEADROOM,
         graceful_shutdown_timeout_s=config.orchestration.timeout_seconds + _SHUTDOWN_GRACE_SECONDS,
-    ).bind(config, drain)
+    ).bind(config, drain, list(flows) if flows else None)
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR}` (see ServeArgs)."""
+    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR, "flows": [PATH, …]}`
+    (see ServeArgs)."""
     options = ServeArgs.model_validate(args)
     config = load_config(options.config, env=options.env)
     if options.api_key_env:
         config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": options.api_key_env})})
-    return application(config)
+    return application(config, flows=load_flows(options.flows, env=options.env) if options.flows else None)

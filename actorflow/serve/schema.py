@@ -39,6 +39,8 @@ class ServeArgs(_Body):
     """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
     api_key_env: str | None = Field(None, min_length=1)
     """Overrides `[serve] api_key_env`: the variable holding the API key, in the replicas' environment."""
+    flows: list[str] = Field(default_factory=list)
+    """More agentflow.toml files (or directories) served beside `config` under `/v1/flows/{name}/…`."""
 
 
 class DispatchRequest(_Body):
@@ -52,6 +54,10 @@ class DispatchRequest(_Body):
     """The event's data: the initial state's data."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """The event's metadata (string values): `session_id`, `route`, …"""
+    orchestration: dict[str, Any] = Field(default_factory=dict)
+    """Per-event orchestration overrides (the keywords of `runner.dispatch`: mode,
+    collaborative_agents, sequential_agents, loop_agent, max_iterations, timeout_seconds,
+    failure_threshold, max_concurrency, join, quorum, …); an invalid one is 422."""
 
 
 class StateBody(_Body):

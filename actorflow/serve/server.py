@@ -28,7 +28,9 @@ _DRAIN_GRACE_SECONDS = 15.0
 
 
 @contextmanager
-def serving(config: AgentFlowConfig, *, host: str | None = None, port: int | None = None) -> Iterator[str]:
+def serving(
+    config: AgentFlowConfig, *, host: str | None = None, port: int | None = None, flows: list[AgentFlowConfig] | None = None
+) -> Iterator[str]:
     """Deploy `config` as a Serve application and yield its URL; on exit, drain and remove it.
 
     Leaving the block normally drains first: every replica answers new requests with 503 JSON
@@ -52,7 +54,7 @@ def serving(config: AgentFlowConfig, *, host: str | None = None, port: int | Non
         except RuntimeError as err:
             raise ActorflowError(f"Ray Serve cannot listen on {host}:{port}: {_last_line(err)}") from err
         try:
-            serve.run(application(config, drain=switch), name=name, route_prefix=config.serve.route_prefix)
+            serve.run(application(config, drain=switch, flows=flows), name=name, route_prefix=config.serve.route_prefix)
         except RuntimeError as err:
             raise ActorflowError(f"the Serve application {name!r} failed to deploy: {_last_line(err)}") from err
         yield f"http://{host}:{port}{config.serve.route_prefix.rstrip('/')}"
