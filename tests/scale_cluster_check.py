@@ -111,7 +111,12 @@ def main(config_path: str) -> dict:
         nodes_after |= {names.get(f.result(timeout=60).state.get("node"), "?") for f in again}
         report["nodes_after"] = sorted(nodes_after)
         report["removed"] = names[doomed.node_id]
-        report["restarts"] = runner.agents()[0]["restarts"]
+        # Ray restarts the removed node's replica on a survivor; its actor table shows it once
+        # the restart has begun (seconds on a loaded machine): wait for that, bounded.
+        deadline = time.monotonic() + 30
+        while (restarts := runner.agents()[0]["restarts"]) in (0, None) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report["restarts"] = restarts
     finally:
         runner.stop(timeout=10)
         ray.shutdown()
