@@ -21,6 +21,7 @@ from actorflow.exceptions import (
     MailboxFullError,
 )
 from actorflow.hooks import CallbackArgs, Hook
+from actorflow.updates import DispatchUpdate
 
 if TYPE_CHECKING:
     from actorflow.runtime.runner import Runner
@@ -37,6 +38,7 @@ __all__ = [
     "CallbackArgs",
     "DispatchResult",
     "AgentRun",
+    "DispatchUpdate",
     "load_config",
     "AgentFlowConfig",
     "ActorflowError",

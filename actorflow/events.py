@@ -269,6 +269,8 @@ class AgentRun:
     """"collaborative" or "sequential" in mixed mode, else None."""
     usage: dict[str, int] | None = None
     """An LLM agent's tokens for this attempt, `{"input_tokens", "output_tokens"}`, else None."""
+    started_at: float | None = None
+    """Seconds from the dispatch's start to this attempt's start (None when not recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,6 +282,7 @@ class AgentRun:
             "iteration": self.iteration,
             "phase": self.phase,
             "usage": dict(self.usage) if self.usage is not None else None,
+            "started_at": self.started_at,
         }
 
 

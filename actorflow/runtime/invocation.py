@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from actorflow.config import OrchestrationConfig
 from actorflow.events import AgentResult, AgentRun, Event, State, describe_error
@@ -23,6 +24,7 @@ from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
 from actorflow.runtime.endpoint import AgentEndpoint
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.retry import RetryPolicy
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["DispatchInvocation"]
 
@@ -44,6 +46,8 @@ class DispatchInvocation:
         metrics: Metrics,
         not_found: Callable[[str], AgentNotFoundError],
         deadline: float,
+        started: float | None = None,
+        sink: Callable[[DispatchUpdate], None] | None = None,
     ) -> None:
         self.event = event
         self.settings = settings
@@ -56,14 +60,26 @@ class DispatchInvocation:
         self._metrics = metrics
         self._not_found = not_found
         self._deadline = deadline
+        # Streaming (DESIGN "Streaming a dispatch"): `started` is the dispatch's perf_counter
+        # origin for `AgentRun.started_at`; `sink` takes updates when the dispatch is streamed
+        # and is None otherwise (then nothing is built).
+        self.started = time.perf_counter() if started is None else started
+        self.sink = sink
 
     @property
     def mode(self) -> str:
         return self.settings.mode
 
     def record(self, run: AgentRun) -> None:
+        if run.started_at is None:  # a run the pattern decided (e.g. skipped): it started now
+            run = replace(run, started_at=max(0.0, time.perf_counter() - self.started - run.duration))
         self.runs.append(run)
         self._metrics.observe_run(run.agent, run.status, run.duration)
+        if self.sink is not None:
+            self.sink(DispatchUpdate("agent_finished", self.event.id, self._at(), run.agent, run))
+
+    def _at(self) -> float:
+        return time.perf_counter() - self.started
 
     async def call(
         self, agent: str, state: State, *, phase: str | None = None, iteration: int | None = None
@@ -95,17 +111,23 @@ class DispatchInvocation:
         while True:
             number += 1
             started = time.perf_counter()
+            started_at = started - self.started
+            if self.sink is not None:
+                self.sink(DispatchUpdate("agent_started", self.event.id, started_at, agent))
             try:
                 attempt = await endpoint.attempt((self.event, state), accept)
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"
-                self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase))
+                self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase, None, started_at))
                 raise
             error = attempt.error
             usage = attempt.result.usage if attempt.result is not None else None
             self.record(
-                AgentRun(agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase, usage)
+                AgentRun(
+                    agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase, usage,
+                    started_at,
+                )
             )
             if attempt.output is not None:
                 return attempt.output

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import ray
@@ -28,7 +28,9 @@ from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
+from actorflow.runtime.streaming import iterate, iterate_async
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["Runner"]
 
@@ -257,6 +259,31 @@ class Runner:
 
         ref.future().add_done_callback(settle)
         return future
+
+    # -- streaming (DESIGN "Streaming a dispatch"; transport: runtime/streaming.py) -----------
+
+    def stream(self, event: Event, **overrides: Any) -> Iterator[DispatchUpdate]:
+        """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
+        last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
+        generator = self._submit_stream(event, overrides)
+        return iterate(generator, lambda: self._done(generator.completed()))
+
+    def stream_async(self, event: Event, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
+        """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
+        generator = self._submit_stream(event, overrides)
+        return iterate_async(generator, lambda: self._done(generator.completed()))
+
+    def _submit_stream(self, event: Event, overrides: dict[str, Any]) -> Any:
+        if overrides:
+            raise TypeError(f"per-dispatch orchestration overrides are not supported yet (got {sorted(overrides)})")
+        if not isinstance(event, Event):
+            raise TypeError(f"stream takes an actorflow.Event, got {type(event).__name__}")
+        supervisor = self._live_supervisor()
+        with self._lock:
+            self._require_started()
+            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event)
+            self._in_flight.add(generator.completed())
+        return generator
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""

@@ -13,6 +13,7 @@ import copy
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.replicas import replica_processes
 from actorflow.runtime.retry import RetryPolicy
+from actorflow.runtime.streaming import stream_dispatch
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["SupervisorCore", "SupervisorActor", "DispatchOutcome"]
 
@@ -109,13 +112,19 @@ class SupervisorCore:
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch(self, event: Event) -> DispatchOutcome:
+    async def dispatch_stream(self, event: Event):  # called with .options(num_returns="streaming")
+        """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py)."""
+        async for update in stream_dispatch(self.dispatch, event):
+            yield update
+
+    async def dispatch(self, event: Event, *, sink: Callable[[DispatchUpdate], None] | None = None) -> DispatchOutcome:
         settings, mode = self.settings, self.settings.mode
         started = time.perf_counter()
         state = State(copy.deepcopy(dict(event.data)), dict(event.metadata))
         inv = DispatchInvocation(
             event, settings, state, endpoints=self.endpoints, callbacks=self.callbacks, retry=self.retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
+            started=started, sink=sink,
         )
         outcome: PatternOutcome | None = None
         error: BaseException | None = None
