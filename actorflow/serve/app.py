@@ -36,6 +36,7 @@ from actorflow.serve.errors import RequestError, error_body, status_of
 from actorflow.serve.guard import Guard, GuardSettings
 from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
+from actorflow.serve.streaming import open_stream, sse_response
 from actorflow.serve.schema import (
     AgentsResponse,
     DispatchRequest,
@@ -242,6 +243,34 @@ class ActorflowIngress:
             self._dispatching -= 1
             if not self._dispatching:
                 self._idle.set()
+
+    @api.post(
+        "/v1/dispatch/stream",
+        responses={200: {"content": {"text/event-stream": {}}, "description": "One SSE message per DispatchUpdate"},
+                   **_ERRORS},
+        openapi_extra=_DISPATCH_BODY,
+        summary="Dispatch an event and stream its updates as Server-Sent Events",
+    )
+    async def dispatch_stream(self, request: Request) -> Response:
+        """Same body as /v1/dispatch; `event: <kind>`, `data: <DispatchUpdate JSON>` per update.
+        A client that disconnects cancels the dispatch (actorflow/serve/streaming.py)."""
+        self._refuse_if_busy()
+        self._dispatching += 1
+        self._idle.clear()
+        try:
+            raw = await _read_body(request, self._max_body)
+            check_strict(raw)
+            body = DispatchRequest.model_validate_json(raw)
+            updates = await open_stream(self._runner, Event(body.target, body.data, body.metadata, source="http"))
+        except BaseException:
+            self._dispatch_ended()
+            raise
+        return sse_response(updates, self._dispatch_ended)
+
+    def _dispatch_ended(self) -> None:
+        self._dispatching -= 1
+        if not self._dispatching:
+            self._idle.set()
 
     @api.get(
         "/v1/agents",
