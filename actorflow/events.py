@@ -313,6 +313,13 @@ class DispatchResult:
     error: str | None = None
     """Why the dispatch failed (`ExceptionType: message`), or None."""
 
+    def to_mermaid(self, kind: Literal["flowchart", "gantt"] = "flowchart") -> str:
+        """A Mermaid diagram of what actually ran: each attempt's status, duration and attempt
+        number (`flowchart`), or the attempts on a timeline (`gantt`). See actorflow/run_diagram.py."""
+        from actorflow.run_diagram import render_run
+
+        return render_run(self, kind)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
