@@ -131,3 +131,33 @@ def test_client_disconnect_cancels_the_dispatch(port, tmp_path):
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.exists() and marker.read_text() == "cancelled"
+
+
+def test_metrics_count_the_streamed_dispatches(port):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/s/metrics")
+            response = conn.getresponse()
+            assert response.status == 200
+            text = response.read().decode()
+        finally:
+            conn.close()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    key = ("actorflow_dispatch_duration_seconds_count", (("mode", "route"), ("outcome", "ok")))
+    http_key = ("actorflow_http_requests_total", (("method", "POST"), ("path", "/v1/dispatch/stream"), ("status", "200")))
+    before = scrape()
+    for _ in range(3):
+        conn, response = post(port, {"target": "echo"})
+        list(sse_messages(response))
+        conn.close()
+    after = scrape()
+    assert after[key] - before.get(key, 0) == 3
+    assert after[http_key] - before.get(http_key, 0) == 3

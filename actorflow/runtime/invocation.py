@@ -74,7 +74,7 @@ class DispatchInvocation:
         if run.started_at is None:  # a run the pattern decided (e.g. skipped): it started now
             run = replace(run, started_at=max(0.0, time.perf_counter() - self.started - run.duration))
         self.runs.append(run)
-        self._metrics.observe_run(run.agent, run.status, run.duration)
+        self._metrics.observe_run(run.agent, run.status, run.duration, run.usage)
         if self.sink is not None:
             self.sink(DispatchUpdate("agent_finished", self.event.id, self._at(), run.agent, run))
 
@@ -136,7 +136,7 @@ class DispatchInvocation:
             delay = max(self._retry.delay(max(1, spent)), attempt.retry_after or 0.0)
             if not retryable or spent > self._retry.max_retries or time.monotonic() + delay >= self._deadline:
                 return await self._failed(agent, state, error)
-            self._metrics.retries[agent] += 1
+            self._metrics.retry(agent)
             await asyncio.sleep(delay)
 
     async def _failed(self, agent: str, state: State, failure: AgentFailedError) -> State:

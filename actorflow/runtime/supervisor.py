@@ -57,7 +57,7 @@ class SupervisorCore:
         self.retry = RetryPolicy.from_config(self.settings)
         self.callbacks = callbacks
         self._callbacks_version = 0
-        self.metrics = Metrics()
+        self.metrics = Metrics({name: llm.model for name, llm in config.llm_agents().items()})
         self.endpoints: dict[str, AgentEndpoint] = {}
         for actors in agents.values():
             self.add_agent(actors)
@@ -128,7 +128,7 @@ class SupervisorCore:
         )
         outcome: PatternOutcome | None = None
         error: BaseException | None = None
-        self.metrics.in_flight += 1
+        self.metrics.dispatch_started()
         try:
             async with asyncio.timeout(settings.timeout_seconds) as timer:
                 self._check_agents(event)
@@ -141,14 +141,18 @@ class SupervisorCore:
             error = self._timeout_error(event, inv) if timer.expired() else err
         except Exception as err:
             error = err
-        finally:
-            self.metrics.in_flight -= 1
+        except BaseException:  # cancelled (a streaming consumer went away)
+            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            raise
 
         args = CallbackArgs(event, outcome.state if outcome else inv.latest, error=error, mode=mode)
         try:
             await self.callbacks.fire(Hook.AFTER_EVENT_HANDLING, args)
         except Exception as err:
             error = error or err
+        except BaseException:
+            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            raise
         iterations = [run.iteration for run in inv.runs if run.iteration is not None]
         result = DispatchResult(
             state=args.state,
@@ -163,7 +167,10 @@ class SupervisorCore:
             ok=error is None,
             error=describe_error(error) if error is not None else None,
         )
-        self.metrics.dispatches[(mode, "ok" if error is None else type(error).__name__)] += 1
+        self.metrics.dispatch_finished(mode, "ok" if error is None else type(error).__name__, result.duration)
+        for agent in {run.agent for run in inv.runs}:
+            if (endpoint := self.endpoints.get(agent)) is not None:
+                self.metrics.circuit(agent, endpoint.breaker.state)
         return DispatchOutcome(result, _portable(error))
 
     def _check_agents(self, event: Event) -> None:
