@@ -153,3 +153,28 @@ def test_stream_async(make_runner):
         ("dispatch_started", None), ("agent_started", "a"), ("agent_finished", "a"), ("dispatch_finished", None),
     ]
     assert result.ok and result.state.get("a") is True
+
+
+def test_llm_tokens_stream_before_the_agent_finishes(make_runner, monkeypatch):
+    from actorflow import load_config
+
+    from benchmarks.chat_server import ChatServer
+    from conftest import REPO
+
+    with ChatServer() as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        monkeypatch.delenv("ACTORFLOW_ENV", raising=False)
+        config = load_config(REPO / "configs" / "llm" / "loop.toml", overrides={"max_iterations": 1})
+        runner = make_runner(config).start()
+        event = Event("quality_improver", {"content": "draft"})
+        updates = list(runner.stream(event))
+    result = check_shape(updates, event)
+    assert result.ok, result.error
+    tokens = [u for u in updates if u.kind == "token"]
+    assert tokens and all(u.agent == "quality_improver" for u in tokens)
+    assert "".join(u.text for u in tokens) == result.state.get("quality_improver_response")
+    finished = next(i for i, u in enumerate(updates) if u.kind == "agent_finished")
+    assert all(updates.index(u) < finished for u in tokens)
+    assert result.runs[0].usage and result.runs[0].usage["output_tokens"] > 0, result.runs
+    metrics = runner.metrics_text()
+    assert 'actorflow_llm_tokens_total{agent="quality_improver",direction="output",model="gemma3:1b"}' in metrics

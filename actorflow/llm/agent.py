@@ -11,6 +11,7 @@ from actorflow.events import AgentResult, Event, State
 from actorflow.exceptions import ConfigError
 from actorflow.llm.chat import OnToken, chat, make_client
 from actorflow.llm.prompt import render_messages
+from actorflow.llm import tokens
 
 __all__ = ["LLMAgent", "Secret", "read_api_key"]
 
@@ -82,7 +83,8 @@ class LLMAgent(Agent):
         settings = self.settings
         messages = render_messages(settings, {key: state.get(key) for key in state.keys()})
         secret = self._api_key.reveal() if self._api_key else None
-        reply = await chat(self._ensure_client(), settings, messages, on_token=self.on_token, secret=secret)
+        on_token = self.on_token or tokens.token_sink.get()  # token_sink: set while the dispatch is streamed
+        reply = await chat(self._ensure_client(), settings, messages, on_token=on_token, secret=secret)
         state.set(settings.output_key, reply.text)
         state.set_meta(f"{self.name}_model", settings.model)
         return AgentResult(state, usage=reply.usage)

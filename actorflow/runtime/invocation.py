@@ -78,6 +78,12 @@ class DispatchInvocation:
         if self.sink is not None:
             self.sink(DispatchUpdate("agent_finished", self.event.id, self._at(), run.agent, run))
 
+    def _token_sink(self, agent: str) -> Callable[[str], None] | None:
+        if self.sink is None:
+            return None
+        sink, event_id = self.sink, self.event.id
+        return lambda text: sink(DispatchUpdate("token", event_id, self._at(), agent, text=text))
+
     def _at(self) -> float:
         return time.perf_counter() - self.started
 
@@ -115,7 +121,7 @@ class DispatchInvocation:
             if self.sink is not None:
                 self.sink(DispatchUpdate("agent_started", self.event.id, started_at, agent))
             try:
-                attempt = await endpoint.attempt((self.event, state), accept)
+                attempt = await endpoint.attempt((self.event, state), accept, self._token_sink(agent))
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"
