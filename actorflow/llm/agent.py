@@ -59,6 +59,10 @@ class LLMAgent(Agent):
     connections are kept alive); `max_retries=0` leaves retrying to actorflow's policy.
     """
 
+    streams_tokens = True
+    """A streamed dispatch calls this agent through `handle_stream` (its reply's chunks become
+    `token` updates)."""
+
     def __init__(self, settings: LLMSettings, api_key: Secret | None = None) -> None:
         self.settings = settings
         self.name = settings.agent

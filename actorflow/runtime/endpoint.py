@@ -53,6 +53,9 @@ class AgentActors:
     """True for async handlers (cancellable on their event loop)."""
     concurrency: int = 1
     """Messages one replica handles at once."""
+    streams_tokens: bool = False
+    """True for handlers that stream text (LLM agents): a streamed dispatch calls them through
+    the actor's `handle_stream`; every other call takes the plain `handle`."""
 
 
 @dataclass(slots=True)
@@ -113,6 +116,7 @@ class AgentEndpoint:
         self.config = actors.config
         self.is_async = actors.is_async
         self.concurrency = actors.concurrency
+        self.streams_tokens = actors.streams_tokens
         self.breaker = breaker
         self._replicas = [_Replica(handle, pid) for handle, pid in zip(actors.handles, actors.pids)]
         self._changed: list[asyncio.Future] = []
@@ -151,6 +155,8 @@ class AgentEndpoint:
         the call goes to the actor's `handle_stream` and each text chunk is passed on as it comes.
         """
         started = time.perf_counter()
+        if not self.streams_tokens:
+            on_token = None
         if not self.breaker.try_acquire():
             message_ = (
                 f"circuit breaker for agent {self.name!r} is open after repeated failures; "

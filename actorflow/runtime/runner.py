@@ -182,6 +182,7 @@ class Runner:
                 created[name] = AgentActors(
                     name, config, handles, pids, is_async_handler(handlers[name]),
                     agent_concurrency(config.max_concurrency, handlers[name]),
+                    streams_tokens=getattr(handlers[name], "streams_tokens", False),
                 )
         except (RayError, GetTimeoutError) as err:
             for handles in launched.values():
