@@ -135,8 +135,10 @@ def test_consumer_that_stops_cancels_the_dispatch(make_runner, tmp_path):
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert marker.read_text() == "cancelled"
-    # the runner is not left with a dispatch in flight, and dispatches go on
-    assert not runner._in_flight
+    # the supervisor counted it as cancelled and has nothing in flight; dispatches go on
+    metrics = runner.metrics_text()
+    assert 'actorflow_dispatch_duration_seconds_count{mode="route",outcome="cancelled"} 1.0' in metrics
+    assert "actorflow_dispatches_in_flight 0.0" in metrics
     assert list(runner.stream(Event("nobody")))[-1].kind == "dispatch_finished"
 
 
