@@ -22,6 +22,7 @@ from actorflow.exceptions import (
     MergeConflictError,
 )
 from actorflow.hooks import CallbackArgs, Hook
+from actorflow.updates import DispatchUpdate
 
 if TYPE_CHECKING:
     from actorflow.runtime.runner import Runner
@@ -38,6 +39,7 @@ __all__ = [
     "CallbackArgs",
     "DispatchResult",
     "AgentRun",
+    "DispatchUpdate",
     "load_config",
     "AgentFlowConfig",
     "ActorflowError",

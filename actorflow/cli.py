@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_handlers(config)
     event = Event(_target(args.target, config), _data(args), _meta(args.meta))
     if args.visualize:
-        _visualize(config, Path(args.visualize_output), quiet=args.json)
+        _visualize(config, _visualize_dir(args), quiet=args.json)
 
     from actorflow.runtime.runner import Runner  # Ray is imported only for commands that need it
 
@@ -75,14 +75,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(config)
     try:
         runner.start(log_to_driver=not args.json)
-        try:
-            result = runner.dispatch(event)
-            error: ActorflowError | None = None
-        except ActorflowError as err:
-            result, error = err.result, err
+        if args.stream or _live(args):
+            result, error = _watch(runner, event, args), None
+        else:
+            try:
+                result = runner.dispatch(event)
+                error: ActorflowError | None = None
+            except ActorflowError as err:
+                result, error = err.result, err
     finally:
         runner.stop()
 
+    if args.visualize and result is not None:
+        _visualize_run(result, _visualize_dir(args), quiet=args.json)
+    if args.stream and result is not None and not result.ok:
+        print(f"actorflow: dispatch failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.stream:
+        return EXIT_OK
+    if error is None and result is not None and not result.ok:  # watched live: the failure is in the result
+        print(summary(result))
+        print(f"actorflow: dispatch failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         if result is not None:
             print(json.dumps(result.to_dict(), default=str))
@@ -133,6 +147,34 @@ def cmd_bench(argv: list[str]) -> int:
     from benchmarks.cli import main as run_benchmarks  # only this command imports the benchmarks
 
     return run_benchmarks(argv)
+
+
+def _live(args: argparse.Namespace) -> bool:
+    """Plain `run` on a terminal shows live progress; piped output gets the summary only."""
+    return not args.json and sys.stdout.isatty()
+
+
+def _watch(runner: Any, event: Event, args: argparse.Namespace) -> DispatchResult | None:
+    from actorflow import progress
+
+    if args.stream:
+        return progress.print_updates(runner.stream(event), sys.stdout, json_lines=args.json)
+    return progress.show_live(runner.stream(event))
+
+
+def _visualize_dir(args: argparse.Namespace) -> Path:
+    """`--visualize DIR`, or the older `--visualize --visualize-output DIR`."""
+    return Path(args.visualize if isinstance(args.visualize, str) else args.visualize_output)
+
+
+def _visualize_run(result: DispatchResult, out_dir: Path, *, quiet: bool) -> None:
+    """The run diagrams next to the config diagram: what actually ran."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for kind in ("flowchart", "gantt"):
+        path = out_dir / f"run-{result.event_id}-{kind}.mmd"
+        path.write_text(result.to_mermaid(kind), encoding="utf-8")
+        if not quiet:
+            print(f"wrote {path}", file=sys.stderr)
 
 
 def _visualize(config: AgentFlowConfig, out_dir: Path, *, quiet: bool) -> None:
@@ -297,7 +339,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--meta", action="append", default=[], metavar="K=V", help="event metadata (repeatable)")
     run.add_argument("--address", help="Ray cluster address to join (default: embedded local Ray)")
     run.add_argument("--json", action="store_true", help="print only the DispatchResult JSON on stdout")
-    run.add_argument("--visualize", action="store_true", help="also write a Mermaid diagram of the flow")
+    run.add_argument("--stream", action="store_true",
+                     help="print each update (agent started/finished, tokens) as a line while it runs (--json: JSON lines)")
+    run.add_argument("--visualize", nargs="?", const=True, default=None, metavar="DIR",
+                     help="write the flow's diagram and the run's flowchart and gantt diagrams to DIR "
+                     "(default: --visualize-output)")
     run.add_argument("--visualize-output", default="diagrams", metavar="DIR")
     run.set_defaults(func=cmd_run)
 

@@ -277,6 +277,8 @@ class AgentRun:
     """"collaborative" or "sequential" in mixed mode, else None."""
     usage: dict[str, int] | None = None
     """An LLM agent's tokens for this attempt, `{"input_tokens", "output_tokens"}`, else None."""
+    started_at: float | None = None
+    """Seconds from the dispatch's start to this attempt's start (None when not recorded)."""
 
     def __reduce__(self):
         # A plain tuple: the default reduction of a slots dataclass costs several times more.
@@ -285,7 +287,7 @@ class AgentRun:
     def fields(self) -> tuple:
         """The fields in order, as a plain tuple (`AgentRun(*fields)` rebuilds it)."""
         return (self.agent, self.status, self.duration, self.error, self.attempt, self.iteration, self.phase,
-                self.usage)
+                self.usage, self.started_at)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,6 +299,7 @@ class AgentRun:
             "iteration": self.iteration,
             "phase": self.phase,
             "usage": dict(self.usage) if self.usage is not None else None,
+            "started_at": self.started_at,
         }
 
 
@@ -339,6 +342,13 @@ class DispatchResult:
         return (state._data, state._meta, self.mode, self.event_id, self.session_id, self.duration,
                 [run.fields() if type(run) is AgentRun else run for run in self.runs], self.failed_agents,
                 self.iterations, self.completion_reason, self.ok, self.error)
+
+    def to_mermaid(self, kind: Literal["flowchart", "gantt"] = "flowchart") -> str:
+        """A Mermaid diagram of what actually ran: each attempt's status, duration and attempt
+        number (`flowchart`), or the attempts on a timeline (`gantt`). See actorflow/run_diagram.py."""
+        from actorflow.run_diagram import render_run
+
+        return render_run(self, kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {

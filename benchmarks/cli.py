@@ -7,7 +7,9 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_arguments", "run", "main"]
 
@@ -49,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"[{time.monotonic() - started:4.0f}s] {line}", file=sys.stderr, flush=True)
 
-    with contextlib.redirect_stdout(sys.stderr):  # Ray's own warnings must not mix with the table
-        doc = harness.run(harness.QUICK if args.quick else harness.FULL, progress=progress)
+    settings = harness.QUICK if args.quick else harness.FULL
+    with contextlib.redirect_stdout(sys.stderr), _bar(settings) as (say, on_case):  # Ray's warnings stay off stdout
+        doc = harness.run(settings, progress=say or progress, on_case=on_case)
     doc["targets"] = report.targets(doc)
     print(report.markdown(doc))
     if args.json:
@@ -59,6 +62,23 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         progress(f"wrote {report.plot(doc, args.plot)}")
     return 0
+
+
+@contextlib.contextmanager
+def _bar(settings: Any) -> Iterator[tuple[Any, Any]]:
+    """On a terminal, a `rich` progress bar over the cases (the lines print above it);
+    otherwise nothing (the plain progress lines on stderr)."""
+    if not sys.stderr.isatty():
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("benchmark cases"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True))
+    task = bar.add_task("cases", total=len(settings.modes) * len(settings.workloads))
+    with bar:
+        yield bar.console.print, lambda: bar.advance(task)
 
 
 def main(argv: list[str] | None = None) -> int:

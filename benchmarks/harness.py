@@ -54,9 +54,12 @@ Progress = Callable[[str], None]
 Handler = Callable[[Any, Any], Any]
 
 
-def run(settings: Settings = FULL, progress: Progress | None = None) -> dict[str, Any]:
+def run(
+    settings: Settings = FULL, progress: Progress | None = None, on_case: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """Benchmark `settings.modes` × `settings.workloads`; returns the JSON document.
 
+    `on_case` is called after each (mode, workload) case (the CLI's progress bar).
     Uses the Ray already initialised in this process if there is one; otherwise starts a
     private local Ray (no dashboard, its own temp dir) and shuts it down at the end.
     """
@@ -76,6 +79,8 @@ def run(settings: Settings = FULL, progress: Progress | None = None) -> dict[str
                         row = _bench(shape, workload, runners[shape.mode], raw, settings, cores, use_langgraph)
                         patterns[shape.mode][workload.name] = row
                         say(f"{workload.name}: {shape.mode:<13} p50 {row['p50_ms']:.1f} ms, raw Ray {row['raw_ray_p50_ms']:.1f} ms")
+                        if on_case is not None:
+                            on_case()
                     runners[shape.mode].stop()
         return {
             "machine": machine(cores),

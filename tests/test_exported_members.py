@@ -11,7 +11,7 @@ pytestmark = pytest.mark.timeout(60)
 
 PUBLIC = {
     "Runner", "Event", "State", "AgentResult", "Agent", "Hook", "CallbackArgs", "DispatchResult", "AgentRun",
-    "load_config", "AgentFlowConfig", "ActorflowError", "ConfigError", "AgentNotFoundError", "DispatchError",
+    "DispatchUpdate", "load_config", "AgentFlowConfig", "ActorflowError", "ConfigError", "AgentNotFoundError", "DispatchError",
     "AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError", "CircuitOpenError",
     "MailboxFullError", "MergeConflictError",
 }

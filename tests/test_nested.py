@@ -161,3 +161,12 @@ def test_the_flows_deployment_file_builds_its_application(monkeypatch):
     spec = yaml.safe_load((REPO / "deployments" / "flows.yaml").read_text())
     args = spec["applications"][0]["args"]
     assert args["flows"] and isinstance(build_app(args), Application)
+
+
+def test_a_streamed_nested_dispatch_names_the_sub_flows_agents(ray_session, three_levels):
+    with Runner(load_config(three_levels)) as runner:
+        updates = list(runner.stream(Event("prep", {"until": 2})))
+    finished = [u.agent for u in updates if u.kind == "agent_finished"]
+    assert updates[-1].kind == "dispatch_finished" and updates[-1].result.ok
+    assert {"team/x", "team/deep/counter", "team/deep", "team", "prep", "final"} <= set(finished)
+    assert finished.index("team/x") < finished.index("team") < finished.index("final")

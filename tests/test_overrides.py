@@ -87,3 +87,12 @@ def test_validated_settings_are_cached_per_override_set(runner):
     assert resolver.settings_for(runner.config, event, {"mode": "sequential"}) is first
     assert resolver.settings_for(runner.config, event, {}) is None
     assert resolver.settings_for(runner.config, event, {"mode": None}) is None
+
+
+def test_stream_takes_the_same_overrides(make_runner):
+    runner = make_runner(agents={"a": agents.tag("a"), "b": agents.tag("b")}).start()
+    updates = list(runner.stream(Event("a"), mode="sequential", sequential_agents=["a", "b"]))
+    result = updates[-1].result
+    assert result.mode == "sequential" and result.state.get("trail") == ["a", "b"]
+    with pytest.raises(ConfigError):
+        runner.stream(Event("a"), mode="sequential")  # no sequential_agents: refused before any agent runs

@@ -237,6 +237,18 @@ def test_several_flows_behind_one_server(client):
         assert status == 404 and body["error"]["type"] == "FlowNotFound" and "loop" in body["error"]["message"]
 
 
+def test_a_named_flow_streams_over_sse(client):
+    status, text = client.request("POST", "/multi/v1/flows/loop/dispatch/stream",
+                                  json.dumps({"target": "counter", "data": {"until": 2}}))
+    assert status == 200, text
+    kinds = [line.split(": ", 1)[1].strip() for line in text.splitlines() if line.startswith("event:")]
+    assert kinds[0] == "dispatch_started" and kinds[-1] == "dispatch_finished" and "agent_finished" in kinds
+    last = json.loads([line for line in text.splitlines() if line.startswith("data:")][-1].split(": ", 1)[1])
+    assert last["result"]["mode"] == "loop" and last["result"]["iterations"] == 2
+    status, body = client.request("POST", "/multi/v1/flows/nope/dispatch/stream", json.dumps({"target": "x"}))
+    assert status == 404 and body["error"]["type"] == "FlowNotFound"
+
+
 def test_agents_health_and_openapi(client):
     status, body = client.request("GET", "/faults/v1/agents")
     assert status == 200

@@ -11,6 +11,7 @@ from actorflow.events import AgentResult, Event, State
 from actorflow.exceptions import ConfigError
 from actorflow.llm.chat import OnToken, chat, make_client
 from actorflow.llm.prompt import render_messages
+from actorflow.llm import tokens
 
 __all__ = ["LLMAgent", "Secret", "read_api_key"]
 
@@ -58,6 +59,10 @@ class LLMAgent(Agent):
     connections are kept alive); `max_retries=0` leaves retrying to actorflow's policy.
     """
 
+    streams_tokens = True
+    """A streamed dispatch calls this agent through `handle_stream` (its reply's chunks become
+    `token` updates)."""
+
     def __init__(self, settings: LLMSettings, api_key: Secret | None = None) -> None:
         self.settings = settings
         self.name = settings.agent
@@ -82,7 +87,8 @@ class LLMAgent(Agent):
         settings = self.settings
         messages = render_messages(settings, {key: state.get(key) for key in state.keys()})
         secret = self._api_key.reveal() if self._api_key else None
-        reply = await chat(self._ensure_client(), settings, messages, on_token=self.on_token, secret=secret)
+        on_token = self.on_token or tokens.token_sink.get()  # token_sink: set while the dispatch is streamed
+        reply = await chat(self._ensure_client(), settings, messages, on_token=on_token, secret=secret)
         state.set(settings.output_key, reply.text)
         state.set_meta(f"{self.name}_model", settings.model)
         return AgentResult(state, usage=reply.usage)

@@ -16,6 +16,7 @@ import ray
 
 from actorflow.agent import Agent
 from actorflow.events import AgentResult, Event, State
+from actorflow.llm import tokens  # a module reference: the actor class may be pickled by value
 
 __all__ = ["AgentActor", "AgentFailure", "is_async_handler"]
 
@@ -38,6 +39,9 @@ class AgentFailure:
 
     def describe(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+_CALL_DONE = object()
 
 
 def is_async_handler(handler: Any) -> bool:
@@ -149,6 +153,24 @@ class AgentActor:
                 traceback.format_exc(),
                 _retry_after(err),
             )
+
+    async def handle_stream(self, message: tuple[Event, State]):  # called with num_returns="streaming"
+        """`handle`, yielding the text chunks the handler streams (an LLM agent's tokens, as
+        `str`) as they come, then the result. Used only when the dispatch is streamed."""
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        reset = tokens.token_sink.set(chunks.put_nowait)
+        try:
+            call = asyncio.ensure_future(self.handle(message))  # the task copies the context: it sees the sink
+        finally:
+            tokens.token_sink.reset(reset)
+        call.add_done_callback(lambda _: chunks.put_nowait(_CALL_DONE))
+        try:
+            while (chunk := await chunks.get()) is not _CALL_DONE:
+                yield chunk
+            yield call.result()
+        finally:
+            if not call.done():
+                call.cancel()
 
     async def stop(self) -> None:
         """Runs `on_stop` (once); the runner then removes the actor."""

@@ -53,6 +53,9 @@ class AgentActors:
     """True for async handlers (cancellable on their event loop)."""
     concurrency: int = 1
     """Messages one replica handles at once."""
+    streams_tokens: bool = False
+    """True for handlers that stream text (LLM agents): a streamed dispatch calls them through
+    the actor's `handle_stream`; every other call takes the plain `handle`."""
 
 
 @dataclass(slots=True)
@@ -113,6 +116,7 @@ class AgentEndpoint:
         self.config = actors.config
         self.is_async = actors.is_async
         self.concurrency = actors.concurrency
+        self.streams_tokens = actors.streams_tokens
         self.breaker = breaker
         self._replicas = [_Replica(handle, pid) for handle, pid in zip(actors.handles, actors.pids)]
         self._changed: list[asyncio.Future] = []
@@ -137,14 +141,22 @@ class AgentEndpoint:
 
     # -- calling -----------------------------------------------------------------------------
 
-    async def attempt(self, message: Any, accept: Callable[[AgentResult], Awaitable[State]]) -> Attempt:
+    async def attempt(
+        self,
+        message: Any,
+        accept: Callable[[AgentResult], Awaitable[State]],
+        on_token: Callable[[str], None] | None = None,
+    ) -> Attempt:
         """Send `message` to one replica and wait for the answer (bounded by `timeout_seconds`).
 
         `accept` turns an answer into the output state (the AFTER_AGENT_RUN hooks); if it
         raises `AgentFailedError` the attempt fails without a breaker verdict (the actor
-        answered). Cancelling the caller cancels the call.
+        answered). Cancelling the caller cancels the call. With `on_token` (a streamed dispatch)
+        the call goes to the actor's `handle_stream` and each text chunk is passed on as it comes.
         """
         started = time.perf_counter()
+        if not self.streams_tokens:
+            on_token = None
         if not self.breaker.try_acquire():
             message_ = (
                 f"circuit breaker for agent {self.name!r} is open after repeated failures; "
@@ -156,7 +168,7 @@ class AgentEndpoint:
         try:
             replica = await self._acquire()
             try:
-                return await self._send(replica, message, accept, started, verdict)
+                return await self._send(replica, message, accept, started, verdict, on_token)
             finally:
                 self._release(replica)
         finally:
@@ -169,6 +181,7 @@ class AgentEndpoint:
         accept: Callable[[AgentResult], Awaitable[State]],
         started: float,
         verdict: _Verdict,
+        on_token: Callable[[str], None] | None = None,
     ) -> Attempt:
         def failed(status: RunStatus, cause: str, *, retryable: bool = False, kind: type = AgentFailedError) -> Attempt:
             error = kind(f"agent {self.name!r} failed: {cause}", agent=self.name, cause=cause)
@@ -176,7 +189,10 @@ class AgentEndpoint:
 
         recycles = replica.recycles
         try:
-            ref = replica.handle.handle.remote(message)
+            if on_token is None:
+                ref = replica.handle.handle.remote(message)
+            else:
+                ref = replica.handle.handle_stream.options(num_returns="streaming").remote(message)
         except PendingCallsLimitExceeded:
             cause = f"MailboxFullError: mailbox of agent {self.name!r} is full ({self.config.mailbox_size} pending calls)"
             return failed("error", cause, kind=MailboxFullError)
@@ -184,7 +200,8 @@ class AgentEndpoint:
             return failed("error", f"the message cannot be sent to the agent: {describe_error(err)}")
         timeout = self.config.timeout_seconds
         try:
-            value = await (asyncio.wait_for(ref, timeout) if timeout else ref)
+            answer = ref if on_token is None else _streamed(ref, on_token)
+            value = await (asyncio.wait_for(answer, timeout) if timeout else answer)
         except asyncio.TimeoutError:
             self._abandon(replica, ref)
             verdict.value = False
@@ -285,6 +302,16 @@ class AgentEndpoint:
             replica.retiring = False
             replica.back = None
             self._notify()
+
+
+async def _streamed(generator: Any, on_token: Callable[[str], None]) -> Any:
+    """The answer of a `handle_stream` call, passing each text chunk before it to `on_token`."""
+    async for ref in generator:
+        item = await ref
+        if not isinstance(item, str):
+            return item
+        on_token(item)
+    raise ray.exceptions.RayError("the agent's stream ended without an answer")
 
 
 async def _until_ready(actor: Any, attempts: int = 100) -> int:

@@ -25,6 +25,7 @@ from actorflow.events import AgentResult, Event, State, describe_error
 from actorflow.exceptions import AgentFailedError
 from actorflow.patterns import mode_spec
 from actorflow.runtime.endpoint import Attempt
+from actorflow.updates import DispatchUpdate
 
 if TYPE_CHECKING:
     from actorflow.runtime.invocation import DispatchInvocation
@@ -104,7 +105,7 @@ class FlowEndpoint:
         inv = DispatchInvocation(
             sub_event, self.settings, sub_state, endpoints=self.endpoints, callbacks=parent.callbacks,
             retry=RetryPolicy.from_config(self.settings), metrics=parent.metrics, not_found=parent.not_found,
-            deadline=time.monotonic() + timeout,
+            deadline=time.monotonic() + timeout, started=parent.started, sink=_qualified(parent.sink, local),
         )
 
         def failed(status: str, cause: str, retryable: bool = False) -> Attempt:
@@ -138,3 +139,15 @@ class FlowEndpoint:
         finally:
             for run in inv.runs:
                 parent.runs.append(replace(run, agent=f"{local}/{run.agent}"))
+
+
+def _qualified(sink: Callable[[DispatchUpdate], None] | None, prefix: str) -> Callable[[DispatchUpdate], None] | None:
+    """The parent's update sink, with the sub-flow's agent names path-qualified (`NAME/agent`)."""
+    if sink is None:
+        return None
+
+    def qualified(update: DispatchUpdate) -> None:
+        run = replace(update.run, agent=f"{prefix}/{update.run.agent}") if update.run is not None else None
+        sink(replace(update, agent=f"{prefix}/{update.agent}" if update.agent else None, run=run))
+
+    return qualified

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from actorflow.config import OrchestrationConfig
 from actorflow.events import AgentResult, AgentRun, Event, State, describe_error
@@ -23,6 +24,7 @@ from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
 from actorflow.runtime.endpoint import AgentEndpoint
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.retry import RetryPolicy
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["DispatchInvocation"]
 
@@ -44,6 +46,8 @@ class DispatchInvocation:
         metrics: Metrics,
         not_found: Callable[[str], AgentNotFoundError],
         deadline: float,
+        started: float | None = None,
+        sink: Callable[[DispatchUpdate], None] | None = None,
     ) -> None:
         self.event = event
         self.settings = settings
@@ -58,14 +62,32 @@ class DispatchInvocation:
         self._deadline = deadline
         # what a nested flow's invocation takes over from its parent (runtime/flows.py)
         self.deadline, self.callbacks, self.metrics, self.not_found = deadline, callbacks, metrics, not_found
+        # Streaming (DESIGN "Streaming a dispatch"): `started` is the dispatch's perf_counter
+        # origin for `AgentRun.started_at`; `sink` takes updates when the dispatch is streamed
+        # and is None otherwise (then nothing is built).
+        self.started = time.perf_counter() if started is None else started
+        self.sink = sink
 
     @property
     def mode(self) -> str:
         return self.settings.mode
 
     def record(self, run: AgentRun) -> None:
+        if run.started_at is None:  # a run the pattern decided (e.g. skipped): it started now
+            run = replace(run, started_at=max(0.0, time.perf_counter() - self.started - run.duration))
         self.runs.append(run)
-        self._metrics.observe_run(run.agent, run.status, run.duration)
+        self._metrics.observe_run(run.agent, run.status, run.duration, run.usage)
+        if self.sink is not None:
+            self.sink(DispatchUpdate("agent_finished", self.event.id, self._at(), run.agent, run))
+
+    def _token_sink(self, agent: str) -> Callable[[str], None] | None:
+        if self.sink is None:
+            return None
+        sink, event_id = self.sink, self.event.id
+        return lambda text: sink(DispatchUpdate("token", event_id, self._at(), agent, text=text))
+
+    def _at(self) -> float:
+        return time.perf_counter() - self.started
 
     async def call(
         self, agent: str, state: State, *, phase: str | None = None, iteration: int | None = None
@@ -97,20 +119,26 @@ class DispatchInvocation:
         while True:
             number += 1
             started = time.perf_counter()
+            started_at = started - self.started
+            if self.sink is not None:
+                self.sink(DispatchUpdate("agent_started", self.event.id, started_at, agent))
             try:
                 if getattr(endpoint, "nested", False):  # a nested flow (runtime/flows.py)
                     attempt = await endpoint.attempt((self.event, state), accept, parent=self)
                 else:
-                    attempt = await endpoint.attempt((self.event, state), accept)
+                    attempt = await endpoint.attempt((self.event, state), accept, self._token_sink(agent))
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"
-                self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase))
+                self.record(AgentRun(agent, "cancelled", elapsed, reason, number, iteration, phase, None, started_at))
                 raise
             error = attempt.error
             usage = attempt.result.usage if attempt.result is not None else None
             self.record(
-                AgentRun(agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase, usage)
+                AgentRun(
+                    agent, attempt.status, attempt.duration, error and error.cause, number, iteration, phase, usage,
+                    started_at,
+                )
             )
             if attempt.output is not None:
                 return attempt.output
@@ -119,7 +147,7 @@ class DispatchInvocation:
             delay = max(self._retry.delay(max(1, spent)), attempt.retry_after or 0.0)
             if not retryable or spent > self._retry.max_retries or time.monotonic() + delay >= self._deadline:
                 return await self._failed(agent, state, error)
-            self._metrics.retries[agent] += 1
+            self._metrics.retry(agent)
             await asyncio.sleep(delay)
 
     async def _failed(self, agent: str, state: State, failure: AgentFailedError) -> State:

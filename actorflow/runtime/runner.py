@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import ray
@@ -33,7 +33,9 @@ from actorflow.runtime.handlers import agent_concurrency, import_handler, resolv
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
 from actorflow.runtime.placement import scheduling_options, supervisor_options
 from actorflow.runtime.supervisors import merge_agents, merge_metrics, supervisor_slot
+from actorflow.runtime.streaming import iterate, iterate_async
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["Runner"]
 
@@ -229,6 +231,7 @@ class Runner:
                 created[name] = AgentActors(
                     name, config, handles, pids, is_async_handler(handlers[name]),
                     agent_concurrency(config.max_concurrency, handlers[name]),
+                    streams_tokens=getattr(handlers[name], "streams_tokens", False),
                 )
         except (RayError, GetTimeoutError) as err:
             for handles in launched.values():
@@ -327,6 +330,28 @@ class Runner:
 
         ref.future().add_done_callback(settle)
         return future
+
+    # -- streaming (DESIGN "Streaming a dispatch"; transport: runtime/streaming.py) -----------
+
+    def stream(self, event: Event, /, **overrides: Any) -> Iterator[DispatchUpdate]:
+        """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
+        last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
+        generator = self._submit_stream(event, overrides)
+        return iterate(generator, lambda: self._done(generator.completed()))
+
+    def stream_async(self, event: Event, /, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
+        """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
+        generator = self._submit_stream(event, overrides)
+        return iterate_async(generator, lambda: self._done(generator.completed()))
+
+    def _submit_stream(self, event: Event, overrides: dict[str, Any]) -> Any:
+        settings = self._settings_for(event, overrides)
+        supervisor = self._live_supervisor(self._slot(event))
+        with self._lock:
+            self._require_started()
+            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event, settings)
+            self._in_flight.add(generator.completed())
+        return generator
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""

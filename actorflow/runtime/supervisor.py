@@ -13,6 +13,7 @@ import copy
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.replicas import replica_processes
 from actorflow.runtime.retry import RetryPolicy
+from actorflow.runtime.streaming import stream_dispatch
+from actorflow.updates import DispatchUpdate
 
 __all__ = ["SupervisorCore", "SupervisorActor", "DispatchOutcome"]
 
@@ -66,7 +69,7 @@ class SupervisorCore:
         self.retry = RetryPolicy.from_config(self.settings)
         self.callbacks = callbacks
         self._callbacks_version = 0
-        self.metrics = Metrics()
+        self.metrics = Metrics({name: llm.model for name, llm in config.llm_agents().items()})
         self.endpoints: dict[str, AgentEndpoint] = {}
         self.flows = dict(flows or {})
         self.scope: dict[str, Any] = {}
@@ -126,9 +129,21 @@ class SupervisorCore:
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch(self, event: Event, settings: OrchestrationConfig | None = None) -> DispatchOutcome:
+    async def dispatch_stream(self, event: Event, settings: OrchestrationConfig | None = None):
+        """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py);
+        called with .options(num_returns="streaming")."""
+        async for update in stream_dispatch(self.dispatch, event, settings):
+            yield update
+
+    async def dispatch(
+        self,
+        event: Event,
+        settings: OrchestrationConfig | None = None,
+        *,
+        sink: Callable[[DispatchUpdate], None] | None = None,
+    ) -> DispatchOutcome:
         """Run `event` through the pattern of `settings` (a per-event override the runner
-        validated), else of the file."""
+        validated), else of the file; `sink` takes the updates of a streamed dispatch."""
         spec, retry = self.spec, self.retry
         if settings is None:
             settings = self.settings
@@ -143,10 +158,11 @@ class SupervisorCore:
         inv = DispatchInvocation(
             event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
+            started=started, sink=sink,
         )
         outcome: PatternOutcome | None = None
         error: BaseException | None = None
-        self.metrics.in_flight += 1
+        self.metrics.dispatch_started()
         try:
             async with asyncio.timeout(settings.timeout_seconds) as timer:
                 self._check_agents(event, spec, settings)
@@ -159,14 +175,18 @@ class SupervisorCore:
             error = self._timeout_error(event, inv, settings) if timer.expired() else err
         except Exception as err:
             error = err
-        finally:
-            self.metrics.in_flight -= 1
+        except BaseException:  # cancelled (a streaming consumer went away)
+            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            raise
 
         args = CallbackArgs(event, outcome.state if outcome else inv.latest, error=error, mode=mode)
         try:
             await self.callbacks.fire(Hook.AFTER_EVENT_HANDLING, args)
         except Exception as err:
             error = error or err
+        except BaseException:
+            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            raise
         iterations = [run.iteration for run in inv.runs if run.iteration is not None]
         result = DispatchResult(
             state=args.state,
@@ -181,7 +201,10 @@ class SupervisorCore:
             ok=error is None,
             error=describe_error(error) if error is not None else None,
         )
-        self.metrics.dispatches[(mode, "ok" if error is None else type(error).__name__)] += 1
+        self.metrics.dispatch_finished(mode, "ok" if error is None else type(error).__name__, result.duration)
+        for agent in {run.agent for run in inv.runs}:
+            if (endpoint := self.endpoints.get(agent)) is not None:
+                self.metrics.circuit(agent, endpoint.breaker.state)
         return DispatchOutcome(result, _portable(error))
 
     def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
 __all__ = ["supervisor_slot", "merge_agents", "merge_metrics"]
 
 _SEVERITY = {"closed": 0, "half_open": 1, "open": 2}
@@ -39,32 +43,26 @@ def merge_agents(reports: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def merge_metrics(texts: list[str]) -> str:
-    """Every supervisor's Prometheus text as one exposition: each family once, each sample with
-    a `supervisor="i"` label."""
+    """Every supervisor's Prometheus exposition as one: each family once, each sample with a
+    `supervisor="i"` label. Parsed and written by `prometheus_client`, not by hand."""
     if len(texts) == 1:
         return texts[0]
-    headers: dict[str, list[str]] = {}
-    samples: dict[str, list[str]] = {}
+    families: dict[str, Metric] = {}
     for index, text in enumerate(texts):
-        family = ""
-        for line in text.splitlines():
-            if line.startswith("# "):
-                family = line.split()[2]
-                headers.setdefault(family, [])
-                if line not in headers[family]:
-                    headers[family].append(line)
-                continue
-            if line:
-                samples.setdefault(family, []).append(_labelled(line, index))
-    out = []
-    for family, lines in headers.items():
-        out += lines + samples.get(family, [])
-    return "\n".join(out) + "\n"
+        for family in text_string_to_metric_families(text):
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
+            for sample in family.samples:
+                merged.samples.append(sample._replace(labels={**sample.labels, "supervisor": str(index)}))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(list(families.values())))
+    return generate_latest(registry).decode()
 
 
-def _labelled(line: str, index: int) -> str:
-    name, _, value = line.rpartition(" ")
-    label = f'supervisor="{index}"'
-    if name.endswith("}"):
-        return f"{name[:-1]},{label}}} {value}" if not name.endswith("{}") else f"{name[:-1]}{label}}} {value}"
-    return f"{name}{{{label}}} {value}"
+class _Families:
+    """A collector that yields already-built metric families."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families

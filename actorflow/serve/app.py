@@ -37,6 +37,7 @@ from actorflow.serve.flows import describe_flows, flow_runner, load_flows, start
 from actorflow.serve.guard import Guard, GuardSettings
 from actorflow.serve.jsonio import check_strict, dumps
 from actorflow.serve.metrics import CONTENT_TYPE, CountRequests, HTTPMetrics
+from actorflow.serve.streaming import open_stream, sse_response
 from actorflow.serve.schema import (
     AgentsResponse,
     DispatchRequest,
@@ -277,6 +278,48 @@ class ActorflowIngress:
             self._dispatching -= 1
             if not self._dispatching:
                 self._idle.set()
+
+    @api.post(
+        "/v1/dispatch/stream",
+        responses={200: {"content": {"text/event-stream": {}}, "description": "One SSE message per DispatchUpdate"},
+                   **_ERRORS},
+        openapi_extra=_DISPATCH_BODY,
+        summary="Dispatch an event and stream its updates as Server-Sent Events",
+    )
+    async def dispatch_stream(self, request: Request) -> Response:
+        """Same body as /v1/dispatch; `event: <kind>`, `data: <DispatchUpdate JSON>` per update.
+        A client that disconnects cancels the dispatch (actorflow/serve/streaming.py)."""
+        return await self._stream(request, self._runner)
+
+    @api.post(
+        "/v1/flows/{name}/dispatch/stream",
+        responses={200: {"content": {"text/event-stream": {}}, "description": "One SSE message per DispatchUpdate"},
+                   **_ERRORS},
+        openapi_extra=_DISPATCH_BODY,
+        summary="Dispatch an event through the named flow and stream its updates as Server-Sent Events",
+    )
+    async def flow_dispatch_stream(self, name: str, request: Request) -> Response:
+        return await self._stream(request, flow_runner(self._flows, name))
+
+    async def _stream(self, request: Request, runner: Runner) -> Response:
+        self._refuse_if_busy()
+        self._dispatching += 1
+        self._idle.clear()
+        try:
+            raw = await _read_body(request, self._max_body)
+            check_strict(raw)
+            body = DispatchRequest.model_validate_json(raw)
+            event = Event(body.target, body.data, body.metadata, source="http")
+            updates = await open_stream(runner, event, body.orchestration)
+        except BaseException:
+            self._dispatch_ended()
+            raise
+        return sse_response(updates, self._dispatch_ended)
+
+    def _dispatch_ended(self) -> None:
+        self._dispatching -= 1
+        if not self._dispatching:
+            self._idle.set()
 
     @api.get(
         "/v1/agents",

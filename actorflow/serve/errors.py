@@ -37,7 +37,7 @@ from actorflow.exceptions import (
     MailboxFullError,
 )
 
-__all__ = ["RequestError", "status_of", "error_body"]
+__all__ = ["RequestError", "status_of", "status_by_name", "error_body"]
 
 _STATUS: dict[type[BaseException], int] = {
     AgentNotFoundError: 404,
@@ -67,6 +67,14 @@ def status_of(err: BaseException) -> int:
     for cls in type(err).__mro__:
         if cls in _STATUS:
             return _STATUS[cls]
+    return 500
+
+
+def status_by_name(type_name: str) -> int:
+    """The HTTP status for an error known only by its class name (a streamed result's `error`)."""
+    for cls, status in _STATUS.items():
+        if cls.__name__ == type_name:
+            return status
     return 500
 
 

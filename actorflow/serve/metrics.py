@@ -1,17 +1,21 @@
-"""HTTP request counters kept by each replica, served on `/metrics` after the runner's."""
+"""HTTP request metrics kept by each replica with `prometheus_client`, served on `/metrics`
+after the runner's: `actorflow_http_requests_total{method,path,status}`,
+`actorflow_http_request_duration_seconds{path}` (histogram), `actorflow_http_requests_in_flight`."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from actorflow.runtime.metrics import DURATION_BUCKETS
 
 __all__ = ["HTTPMetrics", "CountRequests", "CONTENT_TYPE"]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-"""The Prometheus text exposition format."""
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""The Prometheus text exposition format that `generate_latest` writes."""
 
 
 class HTTPMetrics:
@@ -22,47 +26,21 @@ class HTTPMetrics:
     """
 
     def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str, int]] = Counter()
-        self.buckets: Counter[tuple[str, float]] = Counter()
-        self.seconds: Counter[str] = Counter()
-        self.in_flight = 0
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = Counter("actorflow_http_requests", "HTTP responses, by method, route and status.",
+                                ["method", "path", "status"], registry=self.registry)
+        self.duration = Histogram("actorflow_http_request_duration_seconds", "HTTP request durations, by route.",
+                                  ["path"], registry=self.registry, buckets=DURATION_BUCKETS)
+        self.in_flight = Gauge("actorflow_http_requests_in_flight", "HTTP requests being served by this replica.",
+                               registry=self.registry)
 
     def observe(self, method: str, path: str, status: int, elapsed: float) -> None:
-        self.requests[(method, path, status)] += 1
-        self.seconds[path] += elapsed
-        for bound in DURATION_BUCKETS:
-            if elapsed <= bound:
-                self.buckets[(path, bound)] += 1
+        self.requests.labels(method, path, str(status)).inc()
+        self.duration.labels(path).observe(elapsed)
 
     def render(self) -> str:
-        """Prometheus text for the HTTP counters (the request being served is in flight)."""
-        out = [
-            "# HELP actorflow_http_requests_total HTTP responses, by method, route and status.",
-            "# TYPE actorflow_http_requests_total counter",
-        ]
-        for (method, path, status), n in sorted(self.requests.items()):
-            out.append(f'actorflow_http_requests_total{{method="{method}",path="{path}",status="{status}"}} {n}')
-        out += [
-            "# HELP actorflow_http_request_duration_seconds HTTP request durations, by route.",
-            "# TYPE actorflow_http_request_duration_seconds histogram",
-        ]
-        counts: Counter[str] = Counter()
-        for (_, path, _), n in self.requests.items():
-            counts[path] += n
-        for path in sorted(counts):
-            for bound in DURATION_BUCKETS:
-                out.append(
-                    f'actorflow_http_request_duration_seconds_bucket{{path="{path}",le="{bound}"}} {self.buckets[(path, bound)]}'
-                )
-            out.append(f'actorflow_http_request_duration_seconds_bucket{{path="{path}",le="+Inf"}} {counts[path]}')
-            out.append(f'actorflow_http_request_duration_seconds_sum{{path="{path}"}} {self.seconds[path]:.6f}')
-            out.append(f'actorflow_http_request_duration_seconds_count{{path="{path}"}} {counts[path]}')
-        out += [
-            "# HELP actorflow_http_requests_in_flight HTTP requests being served by this replica.",
-            "# TYPE actorflow_http_requests_in_flight gauge",
-            f"actorflow_http_requests_in_flight {self.in_flight}",
-        ]
-        return "\n".join(out) + "\n"
+        """Prometheus text for the HTTP metrics (the request being served is in flight)."""
+        return generate_latest(self.registry).decode()
 
 
 class CountRequests:
@@ -85,10 +63,10 @@ class CountRequests:
                 status = message["status"]
             await send(message)
 
-        metrics.in_flight += 1
+        metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_status)
         finally:
-            metrics.in_flight -= 1
+            metrics.in_flight.dec()
             path = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe(scope["method"], path, status, time.perf_counter() - started)
