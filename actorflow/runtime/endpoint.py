@@ -28,7 +28,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLi
 
 from actorflow.config import AgentConfig
 from actorflow.events import AgentResult, RunStatus, State, describe_error
-from actorflow.exceptions import AgentFailedError, CircuitOpenError, MailboxFullError
+from actorflow.exceptions import ActorflowError, AgentFailedError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.agent_actor import AgentFailure
 from actorflow.runtime.breaker import CircuitBreaker
 
@@ -294,7 +294,7 @@ class AgentEndpoint:
         try:
             if kill:
                 ray.kill(replica.handle, no_restart=False)
-            replica.pid = await _until_ready(replica.handle)
+            replica.pid = await _until_ready(replica.handle, replica.pid)
             replica.restarts += 1
         except Exception as err:
             logger.warning("agent %s: a replica did not come back: %s", self.name, describe_error(err))
@@ -314,14 +314,18 @@ async def _streamed(generator: Any, on_token: Callable[[str], None]) -> Any:
     raise ray.exceptions.RayError("the agent's stream ended without an answer")
 
 
-async def _until_ready(actor: Any, attempts: int = 100) -> int:
-    # A call sent before Ray notices the kill reaches the dying process and fails: ask again.
-    for _ in range(attempts - 1):
+async def _until_ready(actor: Any, old_pid: int, attempts: int = 200) -> int:
+    """The pid of the actor's new process once it answers. `ray.kill` is asynchronous: until
+    it lands, a call can still reach the old process (same pid) or fail on the dying one."""
+    for _ in range(attempts):
         try:
-            return await actor.ready.remote()
-        except ray.exceptions.RayActorError:
-            await asyncio.sleep(0.1)
-    return await actor.ready.remote()
+            pid = await actor.ready.remote()
+            if pid != old_pid:
+                return pid
+        except (RayActorError, ActorUnavailableError):
+            pass
+        await asyncio.sleep(0.05)
+    raise ActorflowError(f"the actor did not come back in a new process within {attempts * 0.05:.0f}s")
 
 
 def _first_line(err: BaseException) -> str:

@@ -80,6 +80,8 @@ class AgentRunBody(_Body):
     phase: str | None
     usage: dict[str, int] | None = None
     """An LLM agent's tokens, `{"input_tokens", "output_tokens"}`; None for code agents."""
+    started_at: float | None = None
+    """Seconds from the dispatch's start to this attempt's start."""
 
 
 class DispatchResponse(_Body):
