@@ -258,7 +258,9 @@ class ActorflowIngress:
     def flow_agents(self, name: str) -> Response:
         return _json(200, {"agents": flow_runner(self._flows, name).agents()})
 
-    async def _dispatch(self, request: Request, runner: Runner) -> Response:
+    async def _admit(self, request: Request) -> tuple[Event, dict[str, Any]]:
+        """Count a dispatch in (refused while busy or draining) and read its event and
+        orchestration overrides; the caller calls `_dispatch_ended` once it is over."""
         self._refuse_if_busy()
         self._dispatching += 1
         self._idle.clear()
@@ -266,18 +268,22 @@ class ActorflowIngress:
             raw = await _read_body(request, self._max_body)
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
-            try:
-                event = Event(body.target, body.data, body.metadata, source="http")
-                result = await runner.dispatch_async(event, **body.orchestration)
-            except ActorflowError as err:
-                if self._draining and err.result is None:  # raced the drain to a stopping runner
-                    raise RequestError(503, "Draining", _DRAINING) from err
-                raise
-            return _json(200, result.to_dict())
+            return Event(body.target, body.data, body.metadata, source="http"), body.orchestration
+        except BaseException:
+            self._dispatch_ended()
+            raise
+
+    async def _dispatch(self, request: Request, runner: Runner) -> Response:
+        event, overrides = await self._admit(request)
+        try:
+            result = await runner.dispatch_async(event, **overrides)
+        except ActorflowError as err:
+            if self._draining and err.result is None:  # raced the drain to a stopping runner
+                raise RequestError(503, "Draining", _DRAINING) from err
+            raise
         finally:
-            self._dispatching -= 1
-            if not self._dispatching:
-                self._idle.set()
+            self._dispatch_ended()
+        return _json(200, result.to_dict())
 
     @api.post(
         "/v1/dispatch/stream",
@@ -302,15 +308,9 @@ class ActorflowIngress:
         return await self._stream(request, flow_runner(self._flows, name))
 
     async def _stream(self, request: Request, runner: Runner) -> Response:
-        self._refuse_if_busy()
-        self._dispatching += 1
-        self._idle.clear()
+        event, overrides = await self._admit(request)
         try:
-            raw = await _read_body(request, self._max_body)
-            check_strict(raw)
-            body = DispatchRequest.model_validate_json(raw)
-            event = Event(body.target, body.data, body.metadata, source="http")
-            updates = await open_stream(runner, event, body.orchestration)
+            updates = await open_stream(runner, event, overrides)
         except BaseException:
             self._dispatch_ended()
             raise
