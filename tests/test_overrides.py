@@ -96,3 +96,14 @@ def test_stream_takes_the_same_overrides(make_runner):
     assert result.mode == "sequential" and result.state.get("trail") == ["a", "b"]
     with pytest.raises(ConfigError):
         runner.stream(Event("a"), mode="sequential")  # no sequential_agents: refused before any agent runs
+
+
+def test_stop_drains_a_dispatch_for_as_long_as_its_override_allows(ray_session):
+    from actorflow import Runner
+
+    runner = Runner(AgentFlowConfig.model_validate({"orchestration": {"timeout_seconds": 0.5}}))
+    runner.register_agent("slow", agents.async_sleeps)
+    runner.start()
+    future = runner.emit(Event("slow", {"sleep": 12}), timeout_seconds=60)  # longer than the file's 0.5 s + 10 s grace
+    runner.stop()
+    assert future.result(timeout=5).state.get("slept") is True

@@ -231,3 +231,18 @@ def test_full_mailbox_fails_fast_with_mailbox_full(make_runner):
             outcomes.append("full")
             assert err.result.runs[0].attempt == 1 and len(err.result.runs) == 1  # not retried
     assert "full" in outcomes and True in outcomes and len(outcomes) == 6
+
+
+def test_an_agent_whose_restarts_are_used_up_fails_for_good_and_charges_the_breaker(make_runner):
+    runner = make_runner(config(retries=3, breaker={"failure_threshold": 1}))
+    runner.register_agent("s", agents.switchable, max_restarts=1)
+    runner.start()
+    [pid] = {a["name"]: a["pids"] for a in runner.agents()}["s"]
+    os.kill(pid, signal.SIGKILL)
+    result = runner.dispatch(Event("s"))  # the restart (1 of 1) brings it back; the call is retried
+    assert result.ok and result.runs[-1].status == "ok"
+    os.kill(result.state.get("pid"), signal.SIGKILL)  # no restart left
+    with pytest.raises(AgentFailedError) as info:
+        runner.dispatch(Event("s"))
+    assert [r.status for r in info.value.result.runs] == ["error"]  # not retried: it cannot come back
+    assert circuit(runner, "s") == "open"

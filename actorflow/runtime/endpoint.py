@@ -31,6 +31,7 @@ from actorflow.events import AgentResult, RunStatus, State, describe_error
 from actorflow.exceptions import ActorflowError, AgentFailedError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.agent_actor import AgentFailure
 from actorflow.runtime.breaker import CircuitBreaker
+from actorflow.runtime.replicas import replica_processes
 
 __all__ = ["AgentActors", "AgentEndpoint", "Attempt"]
 
@@ -93,6 +94,8 @@ class _Replica:
     """Times this endpoint killed the process to recycle it (calls in flight then are not at fault)."""
     retiring: bool = False
     """Takes no new calls; recycled once its calls have ended (an abandoned sync call)."""
+    dead: bool = False
+    """It did not come back after a restart (restarts used up, or no node can host it)."""
     back: asyncio.Future | None = None
     """Set while the replica restarts: done when it answers again."""
 
@@ -216,7 +219,7 @@ class AgentEndpoint:
                 attempt = failed("error", cause, retryable=True)
                 attempt.free = True
                 return attempt
-            gone = isinstance(err, ActorDiedError) and self.config.max_restarts == 0
+            gone = isinstance(err, ActorDiedError) and await self._gone(replica)
             if gone:
                 verdict.value = False  # supervision cannot bring it back: the breaker is charged
             else:
@@ -285,6 +288,13 @@ class AgentEndpoint:
             replica.recycles += 1
             replica.back = asyncio.ensure_future(self._restart(replica, kill=True))
 
+    async def _gone(self, replica: _Replica) -> bool:
+        """Will Ray not bring this replica back (restarts used up, or none allowed)?"""
+        if replica.dead or self.config.max_restarts == 0:
+            return True
+        [process] = await asyncio.to_thread(replica_processes, [replica.handle], [replica.pid])
+        return process.state == "DEAD"
+
     def _watch_restart(self, replica: _Replica) -> None:
         """Ray restarts a replica that died: calls to it wait until it answers again."""
         if replica.back is None or replica.back.done():
@@ -297,6 +307,7 @@ class AgentEndpoint:
             replica.pid = await _until_ready(replica.handle, replica.pid)
             replica.restarts += 1
         except Exception as err:
+            replica.dead = True  # its calls now fail for good, and charge the breaker
             logger.warning("agent %s: a replica did not come back: %s", self.name, describe_error(err))
         finally:
             replica.retiring = False
@@ -314,18 +325,20 @@ async def _streamed(generator: Any, on_token: Callable[[str], None]) -> Any:
     raise ray.exceptions.RayError("the agent's stream ended without an answer")
 
 
-async def _until_ready(actor: Any, old_pid: int, attempts: int = 200) -> int:
-    """The pid of the actor's new process once it answers. `ray.kill` is asynchronous: until
-    it lands, a call can still reach the old process (same pid) or fail on the dying one."""
-    for _ in range(attempts):
+async def _until_ready(actor: Any, old_pid: int, within: float = 60.0) -> int:
+    """The pid of the actor's new process once it answers, within `within` seconds.
+    `ray.kill` is asynchronous: until it lands, a call can still reach the old process (same
+    pid) or fail on the dying one; a restart no node can host never answers."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
-            pid = await actor.ready.remote()
+            pid = await asyncio.wait_for(actor.ready.remote(), max(0.1, min(2.0, deadline - time.monotonic())))
             if pid != old_pid:
                 return pid
-        except (RayActorError, ActorUnavailableError):
+        except (RayActorError, ActorUnavailableError, asyncio.TimeoutError):
             pass
         await asyncio.sleep(0.05)
-    raise ActorflowError(f"the actor did not come back in a new process within {attempts * 0.05:.0f}s")
+    raise ActorflowError(f"the actor did not come back in a new process within {within:.0f}s")
 
 
 def _first_line(err: BaseException) -> str:

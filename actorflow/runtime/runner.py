@@ -70,7 +70,7 @@ class Runner:
         self._callbacks_version = 0
         self._emitted: set[concurrent.futures.Future] = set()
         self._generation = 0
-        self._in_flight: set[ray.ObjectRef] = set()
+        self._in_flight: dict[ray.ObjectRef, float] = {}  # ref → how long stop() may wait for it
         self._llm_info: dict[str, dict[str, Any]] = {}  # LLM agent → provider, model, base_url
         self._overrides = SettingsResolver()
         self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
@@ -350,7 +350,7 @@ class Runner:
         with self._lock:
             self._require_started()
             generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event, settings)
-            self._in_flight.add(generator.completed())
+            self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
 
     def agents(self) -> list[dict[str, Any]]:
@@ -401,14 +401,14 @@ class Runner:
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
             ref = supervisor.dispatch.remote(event) if settings is None else supervisor.dispatch.remote(event, settings)
-            self._in_flight.add(ref)
+            self._in_flight[ref] = self._wait_limit(settings)
             if future is not None:
                 self._emitted.add(future)
         return ref
 
     def _done(self, ref: ray.ObjectRef, future: concurrent.futures.Future | None = None) -> None:
         with self._lock:
-            self._in_flight.discard(ref)
+            self._in_flight.pop(ref, None)
             self._emitted.discard(future)
 
     def _wait_limit(self, settings: OrchestrationConfig | None = None) -> float:
@@ -487,9 +487,9 @@ class Runner:
                     self._status = "stopped"
                 return
             self._status = "stopping"
-            pending = list(self._in_flight)
+            pending, longest = list(self._in_flight), max(self._in_flight.values(), default=0.0)
         if pending:
-            limit = self._wait_limit() if timeout is None else timeout
+            limit = longest if timeout is None else timeout  # a per-event override may allow longer
             ray.wait(pending, num_returns=len(pending), timeout=limit)
         self._teardown()
         with self._lock:
