@@ -82,7 +82,7 @@ def main(config_path: str) -> dict:
         cluster.remove_node(doomed, allow_graceful=False)
         for state in states.values():
             if state.get("node") == doomed.node_id:
-                _kill(state.get("pid"))
+                kill_process(state.get("pid"))
         try:
             result = runner.dispatch(Event("roaming"))  # retried until the actor is back elsewhere
             report["supervisor_lost"] = False
@@ -105,7 +105,8 @@ def main(config_path: str) -> dict:
     return report
 
 
-def _kill(pid: int) -> None:
+def kill_process(pid: int) -> None:
+    """SIGKILL `pid` unless it is already gone."""
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -14,7 +14,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 
@@ -23,8 +22,8 @@ from ray.cluster_utils import Cluster
 
 from actorflow import ActorflowError, Event, Runner
 from actorflow.runtime.connect import private_temp_dir
+from cluster_check import HEALTH_CHECK, kill_process
 
-HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_timeout_ms": 500, "health_check_failure_threshold": 3}
 
 CONFIG = """
 [orchestration]
@@ -84,7 +83,7 @@ def main(config_path: str) -> dict:
         killed_at = time.monotonic()
         cluster.remove_node(doomed, allow_graceful=False)
         for pid in doomed_pids:
-            _kill(pid)
+            kill_process(pid)
         futures += [runner.emit(Event("fan", {"i": WAVE + i})) for i in range(WAVE)]
         done, hung = concurrent.futures.wait(futures, timeout=90)
         nodes_after = set()
@@ -123,13 +122,6 @@ def main(config_path: str) -> dict:
         cluster.shutdown()
         shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
     return report
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 if __name__ == "__main__":
