@@ -16,8 +16,11 @@ from actorflow.exceptions import (
     CircuitOpenError,
     ConfigError,
     DispatchError,
+    DispatchNotFoundError,
+    DispatchNotResumableError,
     DispatchTimeoutError,
     FailureThresholdExceededError,
+    JournalError,
     MailboxFullError,
     MergeConflictError,
 )
@@ -52,6 +55,9 @@ __all__ = [
     "CircuitOpenError",
     "MailboxFullError",
     "MergeConflictError",
+    "JournalError",
+    "DispatchNotFoundError",
+    "DispatchNotResumableError",
 ]
 
 

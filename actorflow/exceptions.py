@@ -3,6 +3,9 @@
     ActorflowError                      root of everything actorflow raises
     ├── ConfigError                     set-up: a bad agentflow.toml, a bad override (also a ValueError)
     ├── AgentNotFoundError              no such agent, or an agent with no handler
+    ├── JournalError                    the journal cannot be opened, is corrupt or is newer than this code
+    ├── DispatchNotFoundError           no dispatch with that event id is known (HTTP 404)
+    ├── DispatchNotResumableError       the dispatch exists but is not interrupted (HTTP 409)
     └── DispatchError                   run-time: a dispatch did not succeed; `.result` holds what finished
         ├── AgentFailedError            an agent run failed for good (`.agent`, `.cause`)
         │   ├── CircuitOpenError        the agent's circuit breaker is open: failed fast, not called
@@ -32,6 +35,9 @@ __all__ = [
     "DispatchTimeoutError",
     "FailureThresholdExceededError",
     "MergeConflictError",
+    "JournalError",
+    "DispatchNotFoundError",
+    "DispatchNotResumableError",
 ]
 
 
@@ -82,6 +88,32 @@ class AgentNotFoundError(ActorflowError, LookupError):
         super().__init__(message, result=result)
         self.agent = agent
         self.known = list(known or [])
+
+
+class JournalError(ActorflowError):
+    """The dispatch journal cannot be used: unreachable, not a journal, corrupt, or written by a
+    newer actorflow (a journal is refused, never overwritten)."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class DispatchNotFoundError(ActorflowError, LookupError):
+    """No dispatch with this event id is known (to the journal, or to this runner's memory)."""
+
+    def __init__(self, message: str, *, event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+
+
+class DispatchNotResumableError(ActorflowError):
+    """The dispatch exists but cannot be resumed: it finished, or it is still running."""
+
+    def __init__(self, message: str, *, event_id: str | None = None, status: str | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.status = status
 
 
 class DispatchError(ActorflowError):
