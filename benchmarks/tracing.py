@@ -11,18 +11,16 @@ each, the ratio on/off, and the spans received (proof that tracing was on).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import sys
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 from actorflow import Event
 from benchmarks.harness import _ensure_ray, _runner
 from benchmarks.measure import latencies, percentile
+from benchmarks.report import pattern_table, samples_main
 from benchmarks.otlp_receiver import OTLPReceiver
 from benchmarks.shapes import MODES, SHAPES
 from benchmarks.workloads import WORKLOADS
@@ -83,29 +81,18 @@ def run(samples: int, warmup: int = 5) -> dict[str, Any]:
     return {"samples": samples, "workload": "noop", "patterns": rows}
 
 
+_COLUMNS = (
+    ("tracing off p50 ms", "off_p50_ms", ".2f"), ("tracing on p50 ms", "on_p50_ms", ".2f"),
+    ("on / off", "on_vs_off", ".2f"), ("spans received", "spans_received", "d"),
+)
+
+
 def markdown(doc: dict[str, Any]) -> str:
-    lines = [
-        "| pattern | tracing off p50 ms | tracing on p50 ms | on / off | spans received |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for mode, row in doc["patterns"].items():
-        lines.append(
-            f"| {mode} | {row['off_p50_ms']:.2f} | {row['on_p50_ms']:.2f} | {row['on_vs_off']:.2f} "
-            f"| {row['spans_received']} |"
-        )
-    return "\n".join(lines)
+    return pattern_table(doc["patterns"], _COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tracing", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40 samples per system and pattern (default 200)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    doc = run(40 if args.quick else 200)
-    print(markdown(doc))
-    if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-    return 0
+    return samples_main(argv, "python -m benchmarks.tracing", __doc__.splitlines()[0], run, markdown)
 
 
 if __name__ == "__main__":
