@@ -48,6 +48,7 @@ class DispatchInvocation:
         deadline: float,
         started: float | None = None,
         sink: Callable[[DispatchUpdate], None] | None = None,
+        trace: str | None = None,
     ) -> None:
         self.event = event
         self.settings = settings
@@ -67,6 +68,9 @@ class DispatchInvocation:
         # and is None otherwise (then nothing is built).
         self.started = time.perf_counter() if started is None else started
         self.sink = sink
+        self.trace = trace
+        """Tracing (actorflow/tracing.py): the `traceparent` of the span the agents' spans are
+        children of (the dispatch's, or a nested flow's agent span); None when tracing is off."""
 
     @property
     def mode(self) -> str:
@@ -122,11 +126,12 @@ class DispatchInvocation:
             started_at = started - self.started
             if self.sink is not None:
                 self.sink(DispatchUpdate("agent_started", self.event.id, started_at, agent))
+            message = (self.event, state) if self.trace is None else (self.event, state, (self.trace, number))
             try:
                 if getattr(endpoint, "nested", False):  # a nested flow (runtime/flows.py)
-                    attempt = await endpoint.attempt((self.event, state), accept, parent=self)
+                    attempt = await endpoint.attempt(message, accept, parent=self)
                 else:
-                    attempt = await endpoint.attempt((self.event, state), accept, self._token_sink(agent))
+                    attempt = await endpoint.attempt(message, accept, self._token_sink(agent))
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"

@@ -19,6 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+from actorflow import tracing
 from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
@@ -75,6 +76,10 @@ class Runner:
         self._overrides = SettingsResolver()
         self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
         self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
+        # Tracing (actorflow/tracing.py), decided at start(): on or off for every actor this
+        # runner starts, and the driver's OTEL_* variables each of them gets (runtime_env).
+        self._traced = False
+        self._actor_env: dict[str, Any] = {}
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -158,6 +163,11 @@ class Runner:
             self._status = "starting"
             handlers = self._all_handlers()
         try:
+            self._traced = tracing.requested(self._config.observability.tracing)
+            if self._traced:
+                tracing.require_extra()  # a clear ConfigError here, not a failed actor later
+            otel = tracing.otel_env()
+            self._actor_env = {"runtime_env": {"env_vars": otel}} if otel else {}
             self._connect_ray(log_to_driver)
         except BaseException:
             self._status = "new"
@@ -255,8 +265,10 @@ class Runner:
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
         options.update(scheduling_options(cfg))
+        options.update(self._actor_env)
         return [
-            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(name, handler, concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(
+                name, handler, concurrency, self._traced)
             for replica in range(cfg.replicas)
         ]
 
@@ -273,8 +285,8 @@ class Runner:
             flows = flow_plans(self._nested_flows()) or None
         return SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
-            **supervisor_options(self._config.runtime.supervisors),
-        ).remote(self._config, pools, callbacks, flows=flows)
+            **supervisor_options(self._config.runtime.supervisors), **self._actor_env,
+        ).remote(self._config, pools, callbacks, flows=flows, traced=self._traced)
 
     def _create_supervisor(self, slot: int) -> Any:
         supervisor = self._launch_supervisor(slot)
@@ -286,12 +298,14 @@ class Runner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def dispatch(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    def dispatch(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`).
 
-        `overrides` (the keywords of `from_config`) change the orchestration of this event only."""
+        `overrides` (the keywords of `from_config`) change the orchestration of this event only.
+        `traceparent` (a W3C trace context, e.g. an HTTP request's header): with tracing on, the
+        dispatch span is its child."""
         settings = self._settings_for(event, overrides)
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = ray.get(ref, timeout=self._wait_limit(settings))
         except BaseException as err:
@@ -300,10 +314,10 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    async def dispatch_async(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    async def dispatch_async(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
         settings = self._settings_for(event, overrides)
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
         except asyncio.TimeoutError as err:
@@ -314,12 +328,14 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    def emit(self, event: Event, /, **overrides: Any) -> concurrent.futures.Future[DispatchResult]:
+    def emit(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> concurrent.futures.Future[DispatchResult]:
         """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises).
         An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
         settings = self._settings_for(event, overrides)
-        ref = self._submit(event, future, settings=settings)
+        ref = self._submit(event, future, settings=settings, traceparent=traceparent)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
             self._done(ref, future)
@@ -333,23 +349,26 @@ class Runner:
 
     # -- streaming (DESIGN "Streaming a dispatch"; transport: runtime/streaming.py) -----------
 
-    def stream(self, event: Event, /, **overrides: Any) -> Iterator[DispatchUpdate]:
+    def stream(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> Iterator[DispatchUpdate]:
         """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
         last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
-        generator = self._submit_stream(event, overrides)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate(generator, lambda: self._done(generator.completed()))
 
-    def stream_async(self, event: Event, /, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
+    def stream_async(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> AsyncIterator[DispatchUpdate]:
         """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
-        generator = self._submit_stream(event, overrides)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate_async(generator, lambda: self._done(generator.completed()))
 
-    def _submit_stream(self, event: Event, overrides: dict[str, Any]) -> Any:
+    def _submit_stream(self, event: Event, overrides: dict[str, Any], traceparent: str | None = None) -> Any:
         settings = self._settings_for(event, overrides)
         supervisor = self._live_supervisor(self._slot(event))
+        args = (event, settings, traceparent) if traceparent is not None and self._traced else (event, settings)
         with self._lock:
             self._require_started()
-            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event, settings)
+            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(*args)
             self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
 
@@ -393,14 +412,19 @@ class Runner:
 
     def _submit(
         self, event: Event, future: concurrent.futures.Future | None = None,
-        settings: OrchestrationConfig | None = None,
+        settings: OrchestrationConfig | None = None, traceparent: str | None = None,
     ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
         supervisor = self._live_supervisor(self._slot(event))
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
-            ref = supervisor.dispatch.remote(event) if settings is None else supervisor.dispatch.remote(event, settings)
+            if traceparent is not None and self._traced:  # else the message stays as it was
+                ref = supervisor.dispatch.remote(event, settings, traceparent)
+            elif settings is None:
+                ref = supervisor.dispatch.remote(event)
+            else:
+                ref = supervisor.dispatch.remote(event, settings)
             self._in_flight[ref] = self._wait_limit(settings)
             if future is not None:
                 self._emitted.add(future)
@@ -503,6 +527,8 @@ class Runner:
             pools = list(self._pools.values())
         if ray.is_initialized():  # else ray.wait would start a local Ray just to wait on nothing
             stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
+            if self._traced:  # the supervisors' buffered spans are exported before they are killed
+                stops += [supervisor.flush.remote() for supervisor in self._supervisors]
             try:
                 if stops:
                     ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)

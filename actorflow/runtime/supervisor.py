@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
+from actorflow import tracing
 from actorflow.config import AgentFlowConfig, OrchestrationConfig
 from actorflow.events import DispatchResult, Event, State, describe_error, names, rebuild_dispatch_result
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
@@ -61,9 +63,11 @@ class SupervisorCore:
 
     def __init__(
         self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry,
-        flows: dict[str, FlowPlan] | None = None,
+        flows: dict[str, FlowPlan] | None = None, traced: bool = False,
     ) -> None:
         self.config = config
+        self.tracing = tracing.setup() if traced else None
+        """This process's spans (actorflow/tracing.py); None when tracing is off."""
         self.settings = config.orchestration
         self.spec = mode_spec(self.settings.mode)
         self.retry = RetryPolicy.from_config(self.settings)
@@ -124,26 +128,36 @@ class SupervisorCore:
             )
         return entries
 
+    def flush(self) -> None:
+        """Export the spans still buffered (the runner calls it before removing this actor)."""
+        tracing.flush()
+
     def metrics_text(self) -> str:
         return self.metrics.render({name: e.breaker.state for name, e in self.endpoints.items()})
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch_stream(self, event: Event, settings: OrchestrationConfig | None = None):
+    async def dispatch_stream(
+        self, event: Event, settings: OrchestrationConfig | None = None, traceparent: str | None = None
+    ):
         """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py);
         called with .options(num_returns="streaming")."""
-        async for update in stream_dispatch(self.dispatch, event, settings):
+        dispatch = self.dispatch if traceparent is None else functools.partial(self.dispatch, traceparent=traceparent)
+        async for update in stream_dispatch(dispatch, event, settings):
             yield update
 
     async def dispatch(
         self,
         event: Event,
         settings: OrchestrationConfig | None = None,
+        traceparent: str | None = None,
         *,
         sink: Callable[[DispatchUpdate], None] | None = None,
     ) -> DispatchOutcome:
         """Run `event` through the pattern of `settings` (a per-event override the runner
-        validated), else of the file; `sink` takes the updates of a streamed dispatch."""
+        validated), else of the file; `sink` takes the updates of a streamed dispatch. With
+        tracing on, the dispatch is an `actorflow.dispatch` span, a child of `traceparent` (W3C)
+        when the caller sent one."""
         spec, retry = self.spec, self.retry
         if settings is None:
             settings = self.settings
@@ -155,10 +169,12 @@ class SupervisorCore:
         # values in place here (agents get pickled copies), so only then is the state deep-copied.
         data = copy.deepcopy(dict(event.data)) if self.callbacks else dict(event.data)
         state = State(data, dict(event.metadata))
+        tracer = self.tracing
+        span = None if tracer is None else tracer.start_dispatch(event, mode, traceparent)
         inv = DispatchInvocation(
             event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
-            started=started, sink=sink,
+            started=started, sink=sink, trace=None if span is None else tracer.traceparent(span),
         )
         outcome: PatternOutcome | None = None
         error: BaseException | None = None
@@ -176,7 +192,7 @@ class SupervisorCore:
         except Exception as err:
             error = err
         except BaseException:  # cancelled (a streaming consumer went away)
-            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            self._cancelled(mode, started, span)
             raise
 
         args = CallbackArgs(event, outcome.state if outcome else inv.latest, error=error, mode=mode)
@@ -185,7 +201,7 @@ class SupervisorCore:
         except Exception as err:
             error = error or err
         except BaseException:
-            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            self._cancelled(mode, started, span)
             raise
         iterations = [run.iteration for run in inv.runs if run.iteration is not None]
         result = DispatchResult(
@@ -201,11 +217,20 @@ class SupervisorCore:
             ok=error is None,
             error=describe_error(error) if error is not None else None,
         )
+        if span is not None:
+            result.trace_id = tracer.trace_id(span)
+            result.state.set_meta("trace_id", result.trace_id)
+            tracer.end(span, result.error)
         self.metrics.dispatch_finished(mode, "ok" if error is None else type(error).__name__, result.duration)
         for agent in {run.agent for run in inv.runs}:
             if (endpoint := self.endpoints.get(agent)) is not None:
                 self.metrics.circuit(agent, endpoint.breaker.state)
         return DispatchOutcome(result, _portable(error))
+
+    def _cancelled(self, mode: str, started: float, span: Any) -> None:
+        self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+        if span is not None:
+            self.tracing.end(span, "cancelled")
 
     def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:
         """Every agent this dispatch will reach must be registered (fail before any runs)."""

@@ -99,6 +99,8 @@ class DispatchResponse(_Body):
     iterations: int | None
     completion_reason: str | None
     error: str | None
+    trace_id: str | None = None
+    """The dispatch's OpenTelemetry trace id (32 hex digits) when tracing is on."""
 
 
 class ErrorDetail(_Body):
