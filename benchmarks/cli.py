@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm", action="store_true",
                         help="instead: four LLM agents vs direct openai calls against a local 50 ms chat server")
     parser.add_argument("--concurrency", action="store_true",
-                        help="instead: 1,024 concurrent dispatches to one 50 ms async agent, defaults vs raw Ray")
+                        help="instead: 32–1,024 concurrent dispatches of 50 ms async agents vs raw Ray: issue 14's goal ratios")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "concurrency", False):
         from benchmarks import concurrency
 
-        return concurrency.main([*(["--rounds", "1"] if args.quick else []), *(["--json", args.json] if args.json else [])])
+        return concurrency.main([*(["--quick"] if args.quick else []), *(["--json", args.json] if args.json else [])])
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (fail before the run, not after it)

@@ -51,13 +51,21 @@ class _Supervisor:
         self._agents = agents
         self._groups = groups
 
+    async def pid(self) -> int:
+        return os.getpid()
+
     async def run(self, mode: str, state: dict[str, Any]) -> dict[str, Any]:
-        for group in self._groups[mode]:
-            outputs = await asyncio.gather(*(self._agents[name].run.remote(state) for name in group))
-            state = dict(state)
-            for output in outputs:
-                state.update(output)
-        return state
+        return await _walk(self._agents, self._groups[mode], state)
+
+
+async def _walk(agents: dict[str, Any], groups: list[tuple[str, ...]], state: dict[str, Any]) -> dict[str, Any]:
+    """Run the groups one after the other, the agents of a group at once, merging their outputs."""
+    for group in groups:
+        outputs = await asyncio.gather(*(agents[name].run.remote(state) for name in group))
+        state = dict(state)
+        for output in outputs:
+            state.update(output)
+    return state
 
 
 class RawRay:
@@ -68,10 +76,17 @@ class RawRay:
         names = sorted({name for shape in shapes for name in shape.agents})
         cls = _AsyncAgent if asyncio.iscoroutinefunction(handler) else _ThreadedAgent
         self._agents = {name: cls.options(max_concurrency=agent_concurrency).remote(handler) for name in names}
+        self._groups = {shape.mode: shape.groups() for shape in shapes}
         self._supervisor = _Supervisor.options(max_concurrency=1000).remote(
-            self._agents, {shape.mode: shape.groups() for shape in shapes}
+            self._agents, self._groups
         )
         self._pids = dict(zip(names, ray.get([self._agents[name].pid.remote() for name in names])))
+        self.supervisor_pid: int = ray.get(self._supervisor.pid.remote())
+        """The supervisor actor's process id (to measure its CPU time)."""
+
+    def direct(self, mode: str, state: dict[str, Any]) -> Any:
+        """The shape driven from the caller itself, no supervisor: raw Ray direct (a coroutine)."""
+        return _walk(self._agents, self._groups[mode], state)
 
     def pids(self, shape: Shape) -> list[int]:
         return [self._pids[name] for name in shape.agents]

@@ -12,11 +12,17 @@ Families (names and labels as DESIGN):
 `actorflow_dispatches_total{mode,outcome}`, `actorflow_agent_runs_total{agent,status}`,
 `actorflow_retries_total{agent}`, `actorflow_llm_tokens_total{agent,model,direction}` (counters),
 `actorflow_dispatches_in_flight` and `actorflow_circuit_state{agent}` (0 closed, 1 half-open,
-2 open) (gauges). Recording costs a few microseconds per observation.
+2 open) (gauges).
+
+Recording is on every dispatch's path, so it is kept cheap: the label-bound `prometheus_client`
+children are looked up once per label set, and Ray's counters and gauges are recorded in
+aggregate (`_RayExport`: summed or last value, handed to Ray at most `RAY_FLUSH_SECONDS` later;
+Ray itself exports every few seconds). Ray's histograms take every observation as it comes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CIRCUIT_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+RAY_FLUSH_SECONDS = 1.0
+"""Longest a counter's or gauge's change waits before it reaches Ray's metrics system."""
 
 _FAMILIES: list[tuple[str, str, str, tuple[str, ...]]] = [
     # (kind, name without actorflow_ and the counter's _total, help, labels)
@@ -50,7 +58,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self._models = dict(models or {})  # LLM agent → model, for the token counter
         self._prom: dict[str, Any] = {}
-        self._ray: dict[str, Any] = {}
+        self._children: dict[tuple[str, ...], Any] = {}  # (family, *label values) → labelled child
+        self._ray = _RayExport({})
         self._circuits: dict[str, str] = {}
         self._in_flight = 0
         for kind, name, help_text, labels in _FAMILIES:
@@ -62,7 +71,7 @@ class Metrics:
             else:
                 self._prom[name] = Gauge(full, help_text, labels, registry=self.registry)
         if ray_export:
-            self._ray = _ray_metrics()
+            self._ray = _RayExport(_ray_metrics())
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -111,20 +120,79 @@ class Metrics:
     # -- both sinks ------------------------------------------------------------------------------
 
     def _inc(self, name: str, value: float, labels: dict[str, str]) -> None:
-        self._prom[name].labels(**labels).inc(value)
-        if name in self._ray:
-            self._ray[name].inc(value, tags=labels)
+        self._child(name, labels).inc(value)
+        self._ray.inc(name, value, labels)
 
     def _observe(self, name: str, value: float, labels: dict[str, str]) -> None:
-        self._prom[name].labels(**labels).observe(value)
-        if name in self._ray:
-            self._ray[name].observe(value, tags=labels)
+        self._child(name, labels).observe(value)
+        self._ray.observe(name, value, labels)
 
     def _set(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        family = self._prom[name]
-        (family.labels(**labels) if labels else family).set(value)
-        if name in self._ray:
-            self._ray[name].set(value, tags=labels)
+        (self._child(name, labels) if labels else self._prom[name]).set(value)
+        self._ray.set(name, value, labels)
+
+    def _child(self, name: str, labels: dict[str, str]) -> Any:
+        """The family's child for these labels (callers pass them in the family's order)."""
+        key = (name, *labels.values())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._prom[name].labels(**labels)
+        return child
+
+
+class _RayExport:
+    """Ray's metrics (`ray.util.metrics`), recorded in aggregate.
+
+    A Ray metric call costs microseconds, and Ray exports what was recorded only every few
+    seconds, so counters are summed and gauges keep their last value per label set, and are
+    handed to Ray together at most `RAY_FLUSH_SECONDS` after the first change (at once when no
+    event loop runs). Histograms need every value: they are observed as they come.
+    """
+
+    def __init__(self, metrics: dict[str, Any]) -> None:
+        self._metrics = metrics
+        self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._levels: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._flush_due = False
+
+    def inc(self, name: str, value: float, labels: dict[str, str]) -> None:
+        if name in self._metrics:
+            key = (name, tuple(labels.items()))
+            self._counts[key] = self._counts.get(key, 0) + value
+            self._schedule()
+
+    def set(self, name: str, value: float, labels: dict[str, str] | None) -> None:
+        if name in self._metrics:
+            self._levels[(name, tuple(labels.items()) if labels else ())] = value
+            self._schedule()
+
+    def observe(self, name: str, value: float, labels: dict[str, str]) -> None:
+        if name in self._metrics:
+            self._metrics[name].observe(value, tags=labels)
+
+    def _schedule(self) -> None:
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_due = True
+        loop.call_later(RAY_FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Hand what was recorded since the last flush to Ray."""
+        self._flush_due = False
+        counts, self._counts = self._counts, {}
+        levels, self._levels = self._levels, {}
+        try:
+            for (name, labels), value in counts.items():
+                self._metrics[name].inc(value, tags=dict(labels))
+            for (name, labels), value in levels.items():
+                self._metrics[name].set(value, tags=dict(labels) or None)
+        except Exception as err:  # metrics must never break a dispatch or the loop
+            logger.warning("recording Ray metrics failed: %s", err)
 
 
 def _ray_metrics() -> dict[str, Any]:
