@@ -57,3 +57,45 @@ def test_llm_tokens_and_circuit_state_are_counted():
     assert value(parsed, "actorflow_llm_tokens_total", agent="writer", model="gpt-test", direction="output") == 30
     assert value(parsed, "actorflow_circuit_state", agent="writer") == 2
     assert value(parsed, "actorflow_agent_run_duration_seconds_count", agent="writer", status="ok") == 2
+
+
+class _Recorded:
+    """Stands in for a `ray.util.metrics` object: keeps every call it gets."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, dict | None]] = []
+
+    def inc(self, value, tags=None):
+        self.calls.append(("inc", value, tags))
+
+    def set(self, value, tags=None):
+        self.calls.append(("set", value, tags))
+
+    def observe(self, value, tags=None):
+        self.calls.append(("observe", value, tags))
+
+
+def test_ray_counters_and_gauges_reach_ray_in_aggregate_within_the_flush_delay():
+    import asyncio
+
+    from actorflow.runtime.metrics import RAY_FLUSH_SECONDS, _RayExport
+
+    sinks = {name: _Recorded() for name in ("dispatches", "dispatches_in_flight", "dispatch_duration_seconds")}
+    export = _RayExport(sinks)
+
+    async def record() -> None:
+        for in_flight in (1, 2, 1, 0):
+            export.set("dispatches_in_flight", in_flight, None)
+        for outcome in ("ok", "ok", "ValueError"):
+            export.inc("dispatches", 1, {"mode": "route", "outcome": outcome})
+            export.observe("dispatch_duration_seconds", 0.01, {"mode": "route", "outcome": outcome})
+        assert sinks["dispatches"].calls == [] and sinks["dispatches_in_flight"].calls == []  # not yet
+        assert len(sinks["dispatch_duration_seconds"].calls) == 3  # histograms take every value at once
+        await asyncio.sleep(RAY_FLUSH_SECONDS + 0.2)
+
+    asyncio.run(record())
+    assert sinks["dispatches_in_flight"].calls == [("set", 0, None)]
+    assert sinks["dispatches"].calls == [("inc", 2, {"mode": "route", "outcome": "ok"}),
+                                         ("inc", 1, {"mode": "route", "outcome": "ValueError"})]
+    export.inc("dispatches", 1, {"mode": "route", "outcome": "ok"})  # no event loop: at once
+    assert sinks["dispatches"].calls[-1] == ("inc", 1, {"mode": "route", "outcome": "ok"})

@@ -319,8 +319,9 @@ class Runner:
         settings = self._settings_for(event, overrides)
         ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
-            outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
-        except asyncio.TimeoutError as err:
+            async with asyncio.timeout(self._wait_limit(settings)):  # no extra task, unlike wait_for
+                outcome = await ref
+        except TimeoutError as err:
             raise self._translate(GetTimeoutError(str(err)), event) from err
         except BaseException as err:
             raise self._translate(err, event) from err
