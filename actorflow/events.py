@@ -122,6 +122,25 @@ class Event:
         return f"Event(target={self._target!r}, id={self._id!r}, data={self._data!r}, metadata={self._metadata!r})"
 
 
+CALL_LENGTH = 8
+"""Length of a `pack_call` tuple (what may follow it, e.g. a trace context, comes after)."""
+
+
+def pack_call(event: Event, state: State) -> tuple:
+    """What the supervisor sends an agent actor: the event's and the state's fields as one flat
+    tuple of `CALL_LENGTH` plain values (Ray pickles it several times cheaper than the two
+    objects). `unpack_call` inverts it."""
+    if type(state) is not State:
+        state = State._of(dict(state.data), dict(state.meta))
+    return (*event.__reduce__()[1], state._data, state._meta)
+
+
+def unpack_call(message: tuple) -> tuple[Event, State]:
+    """The (event, state) of `pack_call`; the receiver owns the unpickled dicts."""
+    *fields, data, meta = message
+    return _rebuild_event(*fields), State._of(data, meta)
+
+
 def _rebuild_event(target, data, metadata, id_, source, timestamp) -> Event:
     # Unpickling trusts the sender's copies: no second deep copy.
     event = Event.__new__(Event)
@@ -244,7 +263,21 @@ class AgentResult:
         out, times = self.output_state, (_pack_time(self.start_time), _pack_time(self.end_time))
         if type(out) is not State:
             return (_rebuild_result, (out, *times, self.duration, self.usage))
-        return (_rebuild_result_flat, (out._data, out._meta, *times, self.duration, self.usage))
+        return (_rebuild_result_flat, self.flat())
+
+    def flat(self) -> tuple:
+        """Plain values only: what an agent actor sends back (Ray pickles a tuple of dicts,
+        numbers and strings several times cheaper than the object). `rebuild_result(flat)`
+        inverts it."""
+        out = self.output_state
+        if type(out) is not State:
+            out = State._of(dict(out.data), dict(out.meta))
+        return (out._data, out._meta, _pack_time(self.start_time), _pack_time(self.end_time), self.duration, self.usage)
+
+
+def rebuild_result(flat: tuple) -> AgentResult:
+    """The AgentResult of `AgentResult.flat()`."""
+    return _rebuild_result_flat(*flat)
 
 
 def _rebuild_result(output_state: State, start: datetime | int, end: datetime | int, duration: float,

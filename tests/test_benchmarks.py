@@ -75,3 +75,39 @@ def test_the_llm_benchmark_reports_both_levels(ray_session):
         assert row["throughput_ratio"] > 0 and row["actorflow_samples"] > 0
     assert "| 2 |" in llm.markdown(doc)
     json.loads(json.dumps(doc))
+
+
+def test_concurrency_report_names_every_issue_14_goal_and_judges_it_by_its_ratio():
+    from benchmarks import concurrency
+
+    def level(defaults: float, errors: int) -> dict:
+        rates = {"actorflow defaults": defaults, "actorflow tuned": 100.0, "raw Ray direct": 200.0,
+                 "raw Ray supervisor": 100.0}
+        systems = {name: {"dispatches_per_s": rate, "errors": [errors if name == "actorflow defaults" else 0],
+                          "error_kinds": []} for name, rate in rates.items()}
+        return {"systems": systems, "load": "1.0 1.0 1.0", **concurrency._ratios(systems)}
+
+    doc = {
+        "levels": [32, 1024], "rounds": 1, "agent_sleep_s": 0.05, "load": {"start": "1", "end": "1"},
+        "throughput": {"route": {"32": level(50.0, 0), "1024": level(95.0, 0)},
+                       "collaborative": {"32": level(150.0, 0), "1024": level(80.0, 3)}},
+        "noop_route": {"p50_ms": {"actorflow": 1.1, "raw Ray supervisor": 1.0}, "p50_ratio": 1.1,
+                       "cpu_us_per_dispatch": {"actorflow": {"supervisor": 130.0, "agent": 1.0, "driver": 1.0},
+                                               "raw Ray supervisor": {"supervisor": 100.0, "agent": 1.0, "driver": 1.0}},
+                       "supervisor_cpu_ratio": 1.3, "load": "1"},
+    }
+    met = {row["goal"]: row["met"] for row in concurrency.goals(doc)}
+    assert met == {
+        "route: errors with defaults at 1024": True,
+        "route: defaults vs raw Ray direct at 1024": False,  # 95 / 200
+        "route: defaults vs raw-Ray supervisor at 1024": True,  # 95 / 100
+        "collaborative: errors with defaults at 1024": False,
+        "collaborative: defaults vs raw Ray direct at 1024": False,
+        "collaborative: defaults vs raw-Ray supervisor at 1024": False,  # 80 / 100
+        "no-op route p50 vs raw-Ray supervisor": True,
+        "supervisor CPU per dispatch vs raw-Ray supervisor": False,
+    }
+    doc["goals"] = concurrency.goals(doc)
+    table = concurrency.markdown(doc)
+    assert "| route | 1024 | 95 | 100 | 200 | 100 | 0.47 | 0.95 |" in table
+    assert "| collaborative | 1024 | 80 ([3]) |" in table

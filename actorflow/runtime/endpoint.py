@@ -29,7 +29,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RayActorError
 
 from actorflow.config import AgentConfig
-from actorflow.events import AgentResult, RunStatus, State, describe_error
+from actorflow.events import AgentResult, RunStatus, State, describe_error, pack_call, rebuild_result
 from actorflow.exceptions import ActorflowError, AgentFailedError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.agent_actor import AgentFailure
 from actorflow.runtime.breaker import CircuitBreaker
@@ -196,10 +196,11 @@ class AgentEndpoint:
 
         recycles = replica.recycles
         try:
+            packed = pack_call(message[0], message[1]) + message[2:]  # (event, state[, trace])
             if on_token is None:
-                ref = replica.handle.handle.remote(message)
+                ref = replica.handle.handle.remote(packed)
             else:
-                ref = replica.handle.handle_stream.options(num_returns="streaming").remote(message)
+                ref = replica.handle.handle_stream.options(num_returns="streaming").remote(packed)
         except PendingCallsLimitExceeded:
             cause = f"MailboxFullError: mailbox of agent {self.name!r} is full ({self.config.mailbox_size} pending calls)"
             return failed("error", cause, kind=MailboxFullError)
@@ -243,6 +244,7 @@ class AgentEndpoint:
             attempt = failed("error", value.describe())
             attempt.type_names, attempt.retry_after = value.type_names, value.retry_after
             return attempt
+        value = rebuild_result(value)
         try:
             output = await accept(value)
         except AgentFailedError as err:
