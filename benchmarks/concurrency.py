@@ -17,7 +17,8 @@ of issue 14 in one run.
    one CPU per node); route at 1,024 with `supervisors = 1` and `supervisors = 2`, alternating,
    with how busy the machine's cores were during each round (/proc/stat).
 
-Medians over `--rounds` rounds. `--quick` (one round, fewer samples) takes a few minutes.
+Medians over `--rounds` rounds (3); a full run takes about 2.5 minutes on 2 cores, `--quick` (one
+round, fewer samples) under 2, with ratios too noisy to judge a goal by.
 """
 
 from __future__ import annotations
