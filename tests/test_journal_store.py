@@ -3,8 +3,12 @@ leases, and the databases it refuses (left untouched)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,8 @@ from actorflow.exceptions import DispatchNotFoundError, JournalError
 from actorflow.journal import SCHEMA_VERSION, DispatchRecord, StepRecord, open_journal
 
 pytestmark = pytest.mark.timeout(60)
+
+_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -283,3 +289,34 @@ def test_passwords_never_show_in_the_journal_or_its_errors(new_postgres_database
     assert "s3cr3t" not in message and "s3cr3t" not in str(caught.value.url)
     assert "postgresql://actorflow:***@127.0.0.1" in message
     assert "Check that the PostgreSQL server is running" in message
+
+
+_WRITER = """
+import sys
+from actorflow.journal import open_journal
+journal = open_journal(sys.argv[1])
+name, created = sys.argv[2], 0
+for i in range(40):
+    made, _ = journal.begin(f"e{i}", {}, settings=None, owner=name, lease_seconds=60)
+    created += made
+    journal.record_step(f"e{i}", name, {"by": name}, {"i": i})
+journal.close()
+print(created)
+"""
+
+
+def test_processes_sharing_one_sqlite_file_neither_lose_nor_duplicate_writes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, url, f"p{n}"], stdout=subprocess.PIPE, text=True, env=_ENV)
+        for n in range(3)
+    ]
+    created = [int(w.communicate(timeout=50)[0]) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0, 0]
+    assert sum(created) == 40  # each id began exactly once, by whichever process came first
+    journal = open_journal(url)
+    try:
+        for i in range(40):
+            assert sorted(s.step for s in journal.load(f"e{i}").steps) == ["p0", "p1", "p2"]
+    finally:
+        journal.close()
