@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, make_url
 from actorflow.exceptions import DispatchNotFoundError, JournalError
 from actorflow.journal.schema import db_now, dispatches, prepare, steps
 
-__all__ = ["open_journal", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
+__all__ = ["open_journal", "redact_url", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
 
 DispatchStatus = Literal["running", "interrupted", "finished"]
 
@@ -292,11 +292,19 @@ class Journal:
         try:
             yield
         except exc.SQLAlchemyError as err:
-            cause = getattr(err, "orig", None) or err
+            cause = " ".join(str(getattr(err, "orig", None) or err).split())  # one paragraph
+            end = "" if cause.endswith((".", "?", "!")) else "."
             raise JournalError(
-                f"journal {self.url}: cannot {action}: {str(cause).strip()}{_hint(self.url, str(cause))}",
-                url=self.url,
+                f"journal {self.url}: cannot {action}: {cause}{end}{_hint(self.url, cause)}", url=self.url
             ) from err
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password hidden (`***`), for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (exc.ArgumentError, ValueError):
+        return "(an unparsable URL)"
 
 
 def _parse(url: str) -> tuple[URL, str]:
@@ -400,9 +408,9 @@ def _not_found(event_id: str) -> DispatchNotFoundError:
 def _hint(url: str, cause: str) -> str:
     lowered = cause.lower()
     if "not a database" in lowered or "malformed" in lowered:
-        return ". The file is not a SQLite database or is corrupt; it was left untouched. Give a new file."
+        return " The file is not a SQLite database or is corrupt; it was left untouched. Give a new file."
     if "unable to open" in lowered:
-        return ". Check that the directory exists and is writable."
+        return " Check that the directory exists and is writable."
     if url.startswith("postgresql") and ("connect" in lowered or "connection" in lowered):
-        return ". Check that the PostgreSQL server is running at that host and port and accepts this user."
+        return " Check that the PostgreSQL server is running at that host and port and accepts this user."
     return ""
