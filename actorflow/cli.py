@@ -171,16 +171,12 @@ def _wait_one(runner: Any, event_id: str) -> tuple[DispatchResult | None, Actorf
         return err.result, err
 
 
-def _pending(runner: Any) -> list[tuple[str, str | None]]:
-    """(event id, status) of each unfinished dispatch `runner.pending()` lists."""
+def _pending(runner: Any) -> list[tuple[str, str]]:
+    """(event id, "running" | "interrupted") of each unfinished dispatch of the journal."""
     entries = []
-    for entry in runner.pending():
-        event_id = entry if isinstance(entry, str) else getattr(entry, "event_id", None)
-        status = getattr(entry, "status", None)
-        if status is None:
-            result = runner.result(event_id)
-            status = "interrupted" if result is not None and result.interrupted else "running"
-        entries.append((event_id, status))
+    for event_id in runner.pending():
+        result = runner.result(event_id)  # only an interrupted one has a result yet
+        entries.append((event_id, "interrupted" if result is not None and result.interrupted else "running"))
     return entries
 
 

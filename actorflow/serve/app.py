@@ -281,7 +281,7 @@ class ActorflowIngress:
             raw = await _read_body(request, self._max_body)
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
-            return Event(body.target, body.data, body.metadata, source="http"), body.orchestration
+            return Event(body.target, body.data, body.metadata, id=body.event_id, source="http"), body.orchestration
         except BaseException:
             self._dispatch_ended()
             raise

@@ -5,8 +5,9 @@
                                             as /v1/dispatch answers; 404 unknown, 409 finished
                                             or still running
 
-The runner answers from its journal (`[runtime] journal`) or, without one, from its memory.
-These functions block (the journal is a database): the routes call them in a thread.
+The runner answers from its journal (`[runtime] journal`); without one it knows only the
+interrupted dispatches it holds in memory (others are 404). `dispatch_status` blocks (the
+journal is a database): the route calls it in a thread.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ __all__ = ["dispatch_status", "resume_data"]
 
 def dispatch_status(runner: Any, event_id: str) -> dict[str, Any]:
     """The `DispatchStatusResponse` body for `event_id`; DispatchNotFoundError when unknown."""
-    result: DispatchResult | None = runner.result(event_id)
-    if result is not None:
-        status = "interrupted" if result.interrupted else "finished"
-        return {"event_id": event_id, "status": status, "result": result.to_dict()}
-    if any(_event_id(pending) == event_id for pending in runner.pending()):
-        return {"event_id": event_id, "status": "running", "result": None}
+    for look in range(2):  # a second look: it may have ended between the two questions
+        result: DispatchResult | None = runner.result(event_id)  # finished or interrupted
+        if result is not None:
+            status = "interrupted" if result.interrupted else "finished"
+            return {"event_id": event_id, "status": status, "result": result.to_dict()}
+        if look == 0 and event_id in runner.pending():
+            return {"event_id": event_id, "status": "running", "result": None}
     raise DispatchNotFoundError(f"no dispatch with event id {event_id!r} is known", event_id=event_id)
 
 
@@ -38,12 +40,3 @@ def resume_data(raw: bytes) -> dict[str, Any] | None:
         return None
     check_strict(raw)
     return ResumeRequest.model_validate_json(raw).data
-
-
-def _event_id(pending: Any) -> str | None:
-    """A `runner.pending()` entry's event id (a record, a result, or a plain id)."""
-    if isinstance(pending, str):
-        return pending
-    if isinstance(pending, dict):
-        return pending.get("event_id")
-    return getattr(pending, "event_id", None)

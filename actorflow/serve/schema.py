@@ -58,6 +58,9 @@ class DispatchRequest(_Body):
     """The event's data: the initial state's data."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """The event's metadata (string values): `session_id`, `route`, …"""
+    event_id: str | None = Field(None, min_length=1, max_length=512, pattern=r"^[^/]+$")
+    """The event's id (default: a new UUID). With a journal, an id that already finished answers
+    its recorded result and runs nothing (a retried request is not run twice)."""
     orchestration: dict[str, Any] = Field(default_factory=dict)
     """Per-event orchestration overrides (the keywords of `runner.dispatch`: mode,
     collaborative_agents, sequential_agents, loop_agent, max_iterations, timeout_seconds,
