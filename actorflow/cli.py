@@ -17,7 +17,13 @@ from typing import Any
 
 from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
-from actorflow.exceptions import ActorflowError, ConfigError, DispatchNotResumableError, JournalError
+from actorflow.exceptions import (
+    ActorflowError,
+    ConfigError,
+    DispatchNotFoundError,
+    DispatchNotResumableError,
+    JournalError,
+)
 from actorflow.patterns import mode_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -113,34 +119,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume one interrupted dispatch (`--event-id`, `--data`), or finish every unfinished one."""
-    config = _with_runtime(_load(args), address=args.address, journal=args.journal)
-    if not config.runtime.journal:
+    config = _with_runtime(_load(args), address=args.address, journal=args.journal, check=False)
+    if not getattr(config.runtime, "journal", ""):
         raise UsageError("resume needs a journal: give --journal URL or set [runtime] journal in the file")
     if (args.data or args.data_file) and not args.event_id:
         raise UsageError("--data answers one interrupt: give the --event-id of the interrupted dispatch too")
     data = _data(args) if args.data or args.data_file else None
+    todo = _unfinished(config.runtime.journal, args.event_id, data is not None)  # before Ray starts
+    if not todo:
+        print(f"actorflow: the journal {_shown(config.runtime.journal)} holds no unfinished dispatch", file=sys.stderr)
+        return EXIT_OK
     check_handlers(config)
 
     from actorflow.runtime.runner import Runner
 
     logging.getLogger().setLevel(config.runtime.log_level.upper())
     runner = Runner(config)
-    outcomes: list[tuple[DispatchResult | None, ActorflowError | None]] = []
+    outcomes: list[tuple[str, DispatchResult | None, ActorflowError | None]] = []
     try:
-        runner.start(log_to_driver=not args.json)  # recovers the dispatches whose runner died
-        if args.event_id:
-            outcomes.append(_resume_one(runner, args.event_id, data))
-        else:
-            for event_id, status in _pending(runner):
-                # An interrupted dispatch waits for a person's answer: report it, do not rerun it.
-                outcomes.append((runner.result(event_id), None) if status == "interrupted" else _wait_one(runner, event_id))
+        runner.start(log_to_driver=not args.json)  # takes over the dispatches whose runner died
+        for event_id, status in todo:
+            if status == "running":  # its runner died (start() takes it over) or still runs: wait
+                outcomes.append((event_id, *_outcome(runner.wait, event_id)))
+            elif args.event_id:
+                outcomes.append((event_id, *_outcome(runner.resume, event_id, data)))
+            else:  # an interrupt waits for a person's answer: listed, not rerun
+                outcomes.append((event_id, runner.result(event_id), None))
     finally:
         runner.stop()
 
-    if not outcomes:
-        print(f"actorflow: the journal {_shown(config.runtime.journal)} holds no unfinished dispatch", file=sys.stderr)
     failed = False
-    for result, error in outcomes:
+    for event_id, result, error in outcomes:
         if result is not None:
             print(json.dumps(result.to_dict(), default=str) if args.json else summary(result), flush=True)
             if result.interrupted:
@@ -148,36 +157,38 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if error is not None or (result is not None and not result.ok and not result.interrupted):
             failed = True
             why = describe_error(error) if error is not None else result.error
-            print(f"actorflow: dispatch {result.event_id if result else ''} failed: {why}", file=sys.stderr)
+            print(f"actorflow: dispatch {event_id} failed: {why}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _resume_one(runner: Any, event_id: str, data: dict[str, Any] | None) -> tuple[DispatchResult | None, ActorflowError | None]:
-    """Resume `event_id`; one that start() recovered (running) is waited for instead."""
+def _unfinished(url: str, event_id: str | None, answering: bool) -> list[tuple[str, str]]:
+    """(event id, status) of what `resume` is to do, read from the journal before any runner
+    takes a dispatch over. An unknown, finished (or, with --data, running) id is an error."""
+    from actorflow.journal import open_journal
+
+    journal = open_journal(url)
     try:
-        return runner.resume(event_id, data), None
-    except DispatchNotResumableError as err:
-        if err.status != "running":
-            raise
+        if event_id is None:
+            return [(record.event_id, record.status) for record in journal.unfinished()]
+        record = journal.load(event_id)
+    finally:
+        journal.close()
+    if record is None:
+        raise DispatchNotFoundError(f"the journal {_shown(url)} has no dispatch {event_id!r}", event_id=event_id)
+    if record.status == "finished" or (answering and record.status == "running"):
+        raise DispatchNotResumableError(
+            f"dispatch {event_id!r} cannot be resumed: it is {record.status} (only an interrupted dispatch can)",
+            event_id=event_id, status=record.status,
+        )
+    return [(event_id, record.status)]
+
+
+def _outcome(call: Any, *args: Any) -> tuple[DispatchResult | None, ActorflowError | None]:
+    """(result, None) or, when the dispatch failed, (its partial result, the error)."""
+    try:
+        return call(*args), None
     except ActorflowError as err:
         return err.result, err
-    return _wait_one(runner, event_id)
-
-
-def _wait_one(runner: Any, event_id: str) -> tuple[DispatchResult | None, ActorflowError | None]:
-    try:
-        return runner.wait(event_id), None
-    except ActorflowError as err:
-        return err.result, err
-
-
-def _pending(runner: Any) -> list[tuple[str, str]]:
-    """(event id, "running" | "interrupted") of each unfinished dispatch of the journal."""
-    entries = []
-    for event_id in runner.pending():
-        result = runner.result(event_id)  # only an interrupted one has a result yet
-        entries.append((event_id, "interrupted" if result is not None and result.interrupted else "running"))
-    return entries
 
 
 def _resume_hint(result: DispatchResult, args: argparse.Namespace, config: AgentFlowConfig) -> str:
@@ -189,14 +200,16 @@ def _resume_hint(result: DispatchResult, args: argparse.Namespace, config: Agent
             f"--event-id {result.event_id} --data '{{...}}'")
 
 
-def _with_runtime(config: AgentFlowConfig, *, address: str | None, journal: str | None) -> AgentFlowConfig:
-    """`--address` and `--journal` over `[runtime]`. The journal is opened here once, so a bad
-    one is a set-up error (exit 2) before Ray starts."""
+def _with_runtime(
+    config: AgentFlowConfig, *, address: str | None, journal: str | None, check: bool = True
+) -> AgentFlowConfig:
+    """`--address` and `--journal` over `[runtime]`. With `check`, the journal is opened here
+    once, so a bad one is a set-up error (exit 2) before Ray starts."""
     updates = {key: value for key, value in (("address", address), ("journal", journal)) if value}
     if updates:
         config = config.model_copy(update={"runtime": config.runtime.model_copy(update=updates)})
-    url = getattr(config.runtime, "journal", None)
-    if url:
+    url = getattr(config.runtime, "journal", "")
+    if url and check:
         from actorflow.journal import open_journal
 
         open_journal(url).close()
@@ -239,7 +252,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with serving(config, host=args.host, port=args.port, flows=more) as url:
         print(f"actorflow: serving {config.source} ({config.orchestration.mode} mode) at {url}", flush=True)
         print(f"  POST {url}/v1/dispatch   GET {url}/v1/agents  {url}/v1/health  {url}/metrics  {url}/docs", flush=True)
-        if getattr(config.runtime, "journal", None):
+        if getattr(config.runtime, "journal", ""):
             print(f"  journal {_shown(config.runtime.journal)}: GET {url}/v1/dispatches/ID  "
                   f"POST {url}/v1/dispatches/ID/resume", flush=True)
         for flow in (config, *more) if more else ():

@@ -1,11 +1,13 @@
-"""`actorflow run --journal`, `actorflow resume` and bad journals, through the real command: a
-subprocess per call on SQLite (each its own Ray and runner), `main()` on the session's Ray for
-PostgreSQL. A ledger file counts every agent run across the processes."""
+"""`actorflow run --journal`, `actorflow resume` and bad journals, through the command's `main()`
+on the session's Ray (each call its own runner), a real `actorflow run` process killed mid-dispatch,
+and real processes for the set-up errors. A ledger file counts every agent run across them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,28 +54,28 @@ def config(tmp_path):
     return path
 
 
-@pytest.fixture(params=["sqlite-subprocess", "postgresql-main"])
-def cli(request, tmp_path, capsys):
-    """Run the command: (exit code, stdout, stderr). SQLite in a subprocess, PostgreSQL in-process."""
-    if request.param.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'journal.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return request.getfixturevalue("new_postgres_database")()
 
-        def run(*argv: str) -> tuple[int, str, str]:
-            done = actorflow(*argv, "--journal", url, cwd=tmp_path)
-            return done.returncode, done.stdout, done.stderr
-    else:
-        request.getfixturevalue("ray_session")
-        url = request.getfixturevalue("new_postgres_database")()
 
-        def run(*argv: str) -> tuple[int, str, str]:
-            code = main([*argv, "--journal", url])
-            captured = capsys.readouterr()
-            return code, captured.out, captured.err
+@pytest.fixture
+def cli(ray_session, capsys):
+    """`actorflow ARGV` in this process, on the session's Ray: (exit code, stdout, stderr)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
     return run
 
 
-def test_run_interrupts_and_resume_answers_it_exactly_once(cli, config, tmp_path):
+def test_run_interrupts_and_resume_answers_it_exactly_once(cli, config, journal_url, tmp_path):
     data = json.dumps({"ledger": str(tmp_path / "ledger"), "amount": 42})
+    cli = functools.partial(lambda run, *argv: run(*argv, "--journal", journal_url), cli)
     code, out, err = cli("run", str(config), "--event-id", "order-1", "--data", data, "--json")
     paused = json.loads(out)
     assert code == 0 and paused["interrupted"] is True and paused["event_id"] == "order-1", err
@@ -89,18 +91,20 @@ def test_run_interrupts_and_resume_answers_it_exactly_once(cli, config, tmp_path
     code, out, err = cli("run", str(config), "--event-id", "order-1", "--data", data, "--json")
     assert code == 0 and json.loads(out)["state"] == done["state"], err
     code, out, err = cli("resume", str(config), "--event-id", "order-1", "--data", '{"approved": "bob"}')
-    assert code == 1 and "order-1" in err and "finished" in err
+    assert code == 1 and "'order-1' cannot be resumed: it is finished" in err
     code, out, err = cli("resume", str(config), "--event-id", "no-such-id")
-    assert code == 1 and "no-such-id" in err
+    assert code == 1 and "has no dispatch 'no-such-id'" in err
     assert ledger(tmp_path / "ledger") == ["prepare", "approve", "approve", "publish"]
 
 
-def test_resume_without_an_id_finishes_a_killed_run_and_lists_the_interrupted(config, tmp_path):
+def test_resume_without_an_id_finishes_a_killed_run_and_lists_the_interrupted(cli, config, tmp_path):
+    """A real `actorflow run` process is SIGKILLed mid-dispatch; `resume` (here, on the session's
+    Ray) takes its dispatch over once the lease expired."""
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     paused = tmp_path / "paused-ledger"
-    code = actorflow("run", str(config), "--journal", url, "--event-id", "paused", "--data",
-                     json.dumps({"ledger": str(paused)}), "--json", cwd=tmp_path)
-    assert code.returncode == 0 and json.loads(code.stdout)["interrupted"] is True, code.stderr
+    code, out, err = cli("run", str(config), "--journal", url, "--event-id", "paused", "--data",
+                         json.dumps({"ledger": str(paused)}), "--json")
+    assert code == 0 and json.loads(out)["interrupted"] is True, err
 
     killed, hold = tmp_path / "killed-ledger", tmp_path / "hold"
     hold.touch()
@@ -108,7 +112,7 @@ def test_resume_without_an_id_finishes_a_killed_run_and_lists_the_interrupted(co
     victim = subprocess.Popen(
         [sys.executable, "-m", "actorflow", "run", str(config), "--journal", url, "--event-id", "killed",
          "--data", data, "--json"],
-        env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
@@ -116,18 +120,58 @@ def test_resume_without_an_id_finishes_a_killed_run_and_lists_the_interrupted(co
             assert victim.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)  # polling a file another process writes: nothing to wait on
     finally:
-        os.killpg(victim.pid, signal.SIGKILL)  # the CLI and the Ray it started, mid-dispatch
+        kill_tree(victim.pid)  # the CLI and the whole Ray it started, mid-dispatch
         victim.wait()
-    hold.unlink()
+        shutil.rmtree(f"/tmp/af-{victim.pid}", ignore_errors=True)  # that Ray's temp dir
+    hold.unlink()  # only now: no process of the killed run is left to finish it
 
-    done = actorflow("resume", str(config), "--journal", url, "--json", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    results = {r["event_id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    code, out, err = cli("resume", str(config), "--journal", url, "--json")
+    assert code == 0, err
+    results = {r["event_id"]: r for r in map(json.loads, out.splitlines())}
     assert results["killed"]["ok"] is True and results["killed"]["state"]["data"]["published"] is True
     assert results["paused"]["interrupted"] is True  # waits for a person: listed, not rerun
-    assert "--event-id paused" in done.stderr
+    assert "--event-id paused" in err
     assert ledger(killed) == ["prepare", "approve", "publish"]  # finished runs were not repeated
     assert ledger(paused) == ["prepare", "approve"]
+
+
+def kill_tree(root: int) -> None:
+    """SIGKILL `root` and every process descended from it. All are stopped first, so none
+    starts another (a raylet its workers) or finishes its work while the others die."""
+    doomed: set[int] = set()
+    for _ in range(3):  # stopping is not atomic: look again for children started meanwhile
+        tree = _descendants(root) | {root}
+        for pid in tree - doomed:
+            _signal(pid, signal.SIGSTOP)
+        doomed |= tree
+    for pid in doomed:
+        _signal(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit():
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def test_bad_journals_are_set_up_errors_that_start_nothing(config, tmp_path):
