@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
 import time
@@ -160,10 +161,12 @@ class SupervisorCore:
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch_stream(self, event: Event, settings: OrchestrationConfig | None = None):
+    async def dispatch_stream(self, event: Event, settings: OrchestrationConfig | None = None,
+                              replay: Replay | None = None):
         """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py);
         called with .options(num_returns="streaming")."""
-        async for update in stream_dispatch(self.dispatch, event, settings):
+        dispatch = self.dispatch if replay is None else functools.partial(self.dispatch, replay=replay)
+        async for update in stream_dispatch(dispatch, event, settings):
             yield update
 
     async def dispatch(
