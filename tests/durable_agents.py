@@ -62,21 +62,28 @@ def looper(event, state):
     return state
 
 
+def _hold(state) -> None:
+    """Wait while the file named by data `hold` exists (at most a minute)."""
+    deadline = time.monotonic() + 60
+    while state.get("hold") and os.path.exists(state.get("hold")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def slow(event, state):
-    """Logs its start, then waits `slow_seconds` (the run in flight when the driver is killed)."""
+    """Logs its start, then holds (the run in flight when the driver is killed)."""
     _log(state, "slow-start")
-    time.sleep(state.get("slow_seconds", 0.0))
+    _hold(state)
     _log(state, "slow")
     state.set("slow", True)
     return state
 
 
 def slow_looper(event, state):
-    """Loop agent for the crash test: logs `loopN`; iteration 3 is slow; done at 4."""
+    """Loop agent for the crash test: logs `loopN`; iteration 3 holds; done at 4."""
     n = state.get("n", 0) + 1
     _log(state, f"loop{n}")
     if n == 3:
-        time.sleep(state.get("slow_seconds", 0.0))
+        _hold(state)
     state.set("n", n)
     if n >= 4:
         state.set("loop_complete", True)

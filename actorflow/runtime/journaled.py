@@ -114,7 +114,7 @@ class JournaledDispatches:
             return generator  # settled by stream_ended()
         ref = runner._submit(event, settings=settings, replay=replay)
 
-        def settle(ray_future: concurrent.futures.Future) -> None:
+        def ended(ray_future: concurrent.futures.Future) -> None:
             runner._done(ref)
             self._forget(event.id, future)  # the journal has the end now: later callers read it there
             try:
@@ -122,7 +122,7 @@ class JournaledDispatches:
             except BaseException as err:
                 settle(future, error=err if isinstance(err, ActorflowError) else runner._translate(err, event))
 
-        ref.future().add_done_callback(settle)
+        ref.future().add_done_callback(ended)
         return None
 
     def stream_ended(self, event_id: str, future: concurrent.futures.Future) -> None:
