@@ -1,10 +1,11 @@
 """The driver process of the crash-recovery tests (test_recovery.py).
 
-    python recovery_driver.py JOURNAL_URL DIR start    dispatch one event per mode, then wait to be killed
-    python recovery_driver.py JOURNAL_URL DIR resume   start a runner on the journal, wait for every dispatch
+    python recovery_driver.py DIR start URL...    per journal URL a runner: one event per mode, then wait to be killed
+    python recovery_driver.py DIR resume URL...   per journal URL a runner; wait for every dispatch, print the results
 
-Each runner starts its own embedded Ray (a private temp dir). `start` writes the event ids to
-DIR/events.json; every agent run appends a line to DIR/<mode>.log (durable_agents).
+The process starts its own embedded Ray (a private temp dir); its runners share it. `start`
+writes the event ids to DIR/events.json; every agent run appends a line to DIR/<journal
+number>-<mode>.log (durable_agents).
 """
 
 from __future__ import annotations
@@ -39,24 +40,29 @@ def runner(url: str) -> Runner:
     return run.start(log_to_driver=False)
 
 
-def main(url: str, where: str, what: str) -> None:
+def main(where: str, what: str, *urls: str) -> None:
     where_ = Path(where)
-    with runner(url) as run:
+    runners = [runner(url) for url in urls]
+    try:
         if what == "start":
-            ids = {}
-            futures = []
-            for mode, overrides in MODES.items():
-                event = Event("a", {"log": str(where_ / f"{mode}.log"), "hold": str(where_ / "hold")})
-                ids[mode] = event.id
-                futures.append(run.emit(event, mode=mode, **overrides))
+            ids, futures = {}, []
+            for number, run in enumerate(runners):
+                for mode, overrides in MODES.items():
+                    event = Event("a", {"log": str(where_ / f"{number}-{mode}.log"), "hold": str(where_ / "hold")})
+                    ids[f"{number}-{mode}"] = event.id
+                    futures.append(run.emit(event, mode=mode, **overrides))
             (where_ / "events.json").write_text(json.dumps(ids))
             for future in futures:  # never returns: the test kills this process meanwhile
                 future.result()
         else:
             ids = json.loads((where_ / "events.json").read_text())
-            results = {mode: run.wait(event_id, timeout=120).to_dict() for mode, event_id in ids.items()}
+            results = {key: runners[int(key.split("-")[0])].wait(event_id, timeout=120).to_dict()
+                       for key, event_id in ids.items()}
             print(json.dumps(results))
+    finally:
+        for run in runners:
+            run.stop()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:])

@@ -29,6 +29,7 @@ DRIVER = TESTS / "recovery_driver.py"
 
 # Before the kill, per mode: the agents whose steps must be recorded, and the log line of the
 # run that must be in flight.
+MODES = ("sequential", "collaborative", "loop", "mixed")
 FINISHED_BEFORE = {"sequential": 2, "collaborative": 2, "loop": 2, "mixed": 2}
 IN_FLIGHT = {"sequential": "slow-start", "collaborative": "slow-start", "loop": "loop3", "mixed": "slow-start"}
 EXPECTED = {  # runs per agent after the recovery: finished ones once, the one in flight twice
@@ -47,9 +48,9 @@ def until(condition, timeout, what):
         time.sleep(0.1)
 
 
-def driver(url, where, what):
+def driver(where, what, urls):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
-    return subprocess.Popen([sys.executable, str(DRIVER), url, str(where), what], cwd=where, env=env,
+    return subprocess.Popen([sys.executable, str(DRIVER), str(where), what, *urls], cwd=where, env=env,
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -92,22 +93,31 @@ def kill_everything(process):
     return tree
 
 
-def crash_and_recover(url, where):
-    hold = where / "hold"
-    hold.write_text("")
-    first = driver(url, where, "start")
+def test_crash_recovery(tmp_path, request):
+    """One driver runs the four modes on a SQLite journal and on a PostgreSQL one; SIGKILLed
+    with finished runs and runs in flight; a new driver resumes: finished runs ran exactly once."""
+    urls = [f"sqlite:///{tmp_path / 'journal.db'}"]
     try:
-        until(lambda: (where / "events.json").exists() or first.poll() is not None, 120, "the driver's events")
+        urls.append(request.getfixturevalue("new_postgres_database")())
+    except pytest.skip.Exception:  # no PostgreSQL binaries here (CI requires them): SQLite only
+        pass
+    logs = {f"{number}-{mode}": tmp_path / f"{number}-{mode}.log" for number in range(len(urls)) for mode in MODES}
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    first = driver(tmp_path, "start", urls)
+    try:
+        until(lambda: (tmp_path / "events.json").exists() or first.poll() is not None, 180, "the driver's events")
         assert first.poll() is None, first.communicate()
-        ids = json.loads((where / "events.json").read_text())
-        journal = open_journal(url)
+        ids = json.loads((tmp_path / "events.json").read_text())
+        journals = [open_journal(url) for url in urls]
 
         def in_flight():
-            for mode, event_id in ids.items():
-                record = journal.load(event_id)
+            for key, event_id in ids.items():
+                number, mode = key.split("-")
+                record = journals[int(number)].load(event_id)
                 if record is None or len(record.steps) < FINISHED_BEFORE[mode]:
                     return False
-                if da.counts(where / f"{mode}.log")[IN_FLIGHT[mode]] < 1:
+                if da.counts(logs[key])[IN_FLIGHT[mode]] < 1:
                     return False
             return True
 
@@ -115,31 +125,29 @@ def crash_and_recover(url, where):
     finally:
         tree = kill_everything(first)
     until(lambda: not any(alive(pid) for pid in tree), 30, "the killed driver's processes to end")
-    before = {mode: da.counts(where / f"{mode}.log") for mode in ids}
-    assert all(before[mode][IN_FLIGHT[mode]] == 1 for mode in ids)
-    assert {record.event_id for record in journal.unfinished()} == set(ids.values())
-    journal.close()
+    for key, event_id in ids.items():
+        assert da.counts(logs[key])[IN_FLIGHT[key.split("-")[1]]] == 1
+    for number, journal in enumerate(journals):
+        assert {r.event_id for r in journal.unfinished()} == {ids[f"{number}-{mode}"] for mode in MODES}
+        journal.close()
 
     hold.unlink()  # the rerun of the run in flight finishes at once
-    second = driver(url, where, "resume")
+    second = driver(tmp_path, "resume", urls)
     out, err = second.communicate(timeout=180)
     assert second.returncode == 0, err[-3000:]
     results = json.loads(out.strip().splitlines()[-1])
-    for mode in ids:
-        assert results[mode]["ok"], (mode, results[mode]["error"])
-        assert dict(da.counts(where / f"{mode}.log")) == EXPECTED[mode], mode
-    assert results["sequential"]["state"]["data"]["trail"] == ["a", "b", "c"]
-    assert results["loop"]["state"]["data"]["n"] == 4
-    assert results["mixed"]["state"]["data"]["c"] is True
-    return results
-
-
-def test_crash_recovery_sqlite(tmp_path):
-    crash_and_recover(f"sqlite:///{tmp_path / 'journal.db'}", tmp_path)
-
-
-def test_crash_recovery_postgresql(tmp_path, new_postgres_database):
-    crash_and_recover(new_postgres_database(), tmp_path)
+    for key in ids:
+        mode = key.split("-")[1]
+        assert results[key]["ok"], (key, results[key]["error"])
+        assert dict(da.counts(logs[key])) == EXPECTED[mode], key
+        data = results[key]["state"]["data"]
+        if mode == "sequential":
+            assert data["trail"] == ["a", "b", "c"]
+        elif mode == "loop":
+            assert data["n"] == 4 and results[key]["iterations"] == 4
+        else:
+            assert data["a"] and data["b"] and data["slow"]
+    assert len(results) == 4 * len(urls)
 
 
 # -- in this process: one Ray (the session's), runners on one SQLite journal -------------------
@@ -152,82 +160,88 @@ def config(**orchestration):
     return AgentFlowConfig.model_validate({"orchestration": orchestration})
 
 
-def journaled_runner(url, **handlers):
-    runner = Runner(config(), journal=url, journal_lease_seconds=2)
-    for name in ("a", "b", "gate", "slow"):
-        runner.register_agent(name, handlers.get(name, getattr(da, name)))
-    return runner.start()
+def broken(event, state):
+    raise ValueError("broken gate")
 
 
-@pytest.fixture
-def journal_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'journal.db'}"
+@pytest.fixture(scope="module")
+def runners(ray_session, tmp_path_factory):
+    """Two runners on one SQLite journal (as two processes, or two Serve replicas, would be)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('journal') / 'journal.db'}"
+    started = []
+    for _ in range(2):
+        runner = Runner(config(), journal=url, journal_lease_seconds=2)
+        for name in ("a", "b", "gate", "slow"):
+            runner.register_agent(name, getattr(da, name))
+        runner.register_agent("broken", broken)
+        started.append(runner.start())
+    yield started
+    for runner in started:
+        runner.stop(timeout=5)
 
 
-def test_idempotent_event_ids(ray_session, journal_url, tmp_path):
+def test_idempotent_event_ids(runners, tmp_path):
+    one, two = runners
     log = str(tmp_path / "log")
-    with journaled_runner(journal_url) as runner:
-        event = Event("a", {"log": log, "approved": True})
-        first = runner.dispatch(event)
-        again = runner.dispatch(event)
-        assert first.ok and again.to_dict() == first.to_dict()
-        assert da.counts(log) == {"a": 1, "gate": 1, "b": 1}  # the second ran nothing
-        assert runner.result(event.id).to_dict() == first.to_dict()
-        assert runner.wait(event.id).ok and event.id not in runner.pending()
+    event = Event("a", {"log": log, "approved": True})
+    first = one.dispatch(event)
+    again = one.dispatch(event)
+    assert first.ok and again.to_dict() == first.to_dict()
+    assert two.dispatch(event).to_dict() == first.to_dict()
+    assert da.counts(log) == {"a": 1, "gate": 1, "b": 1}  # the others ran nothing
+    assert two.result(event.id).to_dict() == first.to_dict()
+    assert two.wait(event.id).ok and event.id not in two.pending()
 
 
-def test_a_failed_dispatch_raises_the_same_error_again(ray_session, journal_url, tmp_path):
+def test_a_failed_dispatch_raises_the_same_error_again(runners, tmp_path):
+    one, two = runners
     log = str(tmp_path / "log")
-
-    def broken(event, state):
-        raise ValueError("broken gate")
-
-    with journaled_runner(journal_url, gate=broken) as runner:
-        event = Event("a", {"log": log})
-        with pytest.raises(AgentFailedError) as first:
-            runner.dispatch(event)
-        with pytest.raises(AgentFailedError) as again:
-            runner.dispatch(event)
-    assert again.value.agent == first.value.agent == "gate" and str(again.value) == str(first.value)
+    event = Event("a", {"log": log})
+    with pytest.raises(AgentFailedError) as first:
+        one.dispatch(event, sequential_agents=["a", "broken"])
+    with pytest.raises(AgentFailedError) as again:
+        two.dispatch(event, sequential_agents=["a", "broken"])
+    assert again.value.agent == first.value.agent == "broken" and str(again.value) == str(first.value)
     assert again.value.result.to_dict() == first.value.result.to_dict()
     assert da.counts(log) == {"a": 1}
 
 
-def test_one_dispatch_runs_once_across_callers_and_runners(ray_session, journal_url, tmp_path):
+def test_one_dispatch_runs_once_across_callers_and_runners(runners, tmp_path):
     """Joined in its runner, waited for from another runner on the same journal: run once."""
+    one, two = runners
     log, hold = str(tmp_path / "log"), tmp_path / "hold"
     hold.write_text("")
-    with journaled_runner(journal_url) as one, journaled_runner(journal_url) as two:
-        event = Event("slow", {"log": log, "hold": str(hold)})
-        futures = [one.emit(event, mode="route"), one.emit(event, mode="route")]
-        until(lambda: da.counts(log)["slow-start"] == 1, 60, "the slow run to start")
-        other = threading.Thread(target=lambda: results.append(two.dispatch(event, mode="route")))
-        results = []
-        other.start()
-        assert event.id in two.pending()
-        hold.unlink()
-        other.join(60)
-        first = futures[0].result(60)
-        assert futures[1].result(60) is first  # joined: the same result
-        assert results[0].to_dict() == first.to_dict()
+    event = Event("slow", {"log": log, "hold": str(hold)})
+    futures = [one.emit(event, mode="route"), one.emit(event, mode="route")]
+    until(lambda: da.counts(log)["slow-start"] == 1, 60, "the slow run to start")
+    results = []
+    other = threading.Thread(target=lambda: results.append(two.dispatch(event, mode="route")))
+    other.start()
+    assert event.id in two.pending() and two.result(event.id) is None
+    hold.unlink()
+    other.join(60)
+    first = futures[0].result(60)
+    assert futures[1].result(60) is first  # joined: the same result
+    assert results[0].to_dict() == first.to_dict()
     assert da.counts(log) == {"slow-start": 1, "slow": 1}
 
 
-def test_interrupt_survives_a_restart(ray_session, journal_url, tmp_path):
+def test_an_interrupt_is_resumed_from_the_journal(runners, tmp_path):
+    """Interrupted in one runner, resumed by another that knows it only from the journal."""
+    one, two = runners
     log = str(tmp_path / "log")
     event = Event("a", {"log": log, "amount": 3})
-    with journaled_runner(journal_url) as runner:
-        result = runner.dispatch(event)
-        assert result.interrupted and result.interrupt["payload"] == {"amount": 3}
-        assert runner.dispatch(event).interrupted  # idempotent: nothing runs
-    with journaled_runner(journal_url) as runner:
-        assert runner.pending() == [event.id] and runner.result(event.id).interrupted
-        resumed = runner.resume(event.id, {"approved": True})
-        assert resumed.ok and resumed.state.get("trail") == ["a", "gate", "b"]
-        with pytest.raises(DispatchNotResumableError) as info:
-            runner.resume(event.id)
-        assert info.value.status == "finished"
-        with pytest.raises(DispatchNotFoundError):
-            runner.resume("unknown")
-        assert runner.pending() == []
+    result = one.dispatch(event)
+    assert result.interrupted and result.interrupt["payload"] == {"amount": 3}
+    assert one.dispatch(event).interrupted  # idempotent: nothing runs
+    assert event.id in two.pending() and two.result(event.id).interrupted
+    resumed = two.resume(event.id, {"approved": True})
+    assert resumed.ok and resumed.state.get("trail") == ["a", "gate", "b"]
+    assert one.dispatch(event).to_dict() == resumed.to_dict()
+    with pytest.raises(DispatchNotResumableError) as info:
+        one.resume(event.id)
+    assert info.value.status == "finished"
+    with pytest.raises(DispatchNotFoundError):
+        two.resume("unknown")
+    assert event.id not in one.pending()
     assert da.counts(log) == {"a": 1, "gate": 2, "b": 1}
