@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from actorflow import (
-    AgentFailedError, AgentFlowConfig, DispatchNotFoundError, DispatchNotResumableError, Event, Runner,
+    AgentFailedError, AgentFlowConfig, ConfigError, DispatchNotFoundError, DispatchNotResumableError, Event,
+    JournalError, Runner,
 )
 from actorflow.journal import open_journal
 
@@ -245,3 +246,16 @@ def test_an_interrupt_is_resumed_from_the_journal(runners, tmp_path):
         two.resume("unknown")
     assert event.id not in one.pending()
     assert da.counts(log) == {"a": 1, "gate": 2, "b": 1}
+
+
+def test_journal_set_up_errors(ray_session, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        Runner(journal="mysql://db/flows")
+    assert "runtime" in str(info.value) and "mysql://db/flows" in str(info.value)
+    (tmp_path / "not-a-journal.db").write_text("these are not the bytes of a SQLite database")
+    runner = Runner(journal=f"sqlite:///{tmp_path / 'not-a-journal.db'}")
+    runner.register_agent("a", da.a)
+    with pytest.raises(JournalError):
+        runner.start()
+    assert not runner.started and runner.supervisor_pid is None  # nothing started
+    assert (tmp_path / "not-a-journal.db").read_text().startswith("these are not")  # refused, untouched

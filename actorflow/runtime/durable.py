@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JournalKeeper", "event_record", "event_of", "settings_record", "settings_of", "result_record",
-    "outcome_parts", "replay_of", "owner_id",
+    "outcome_parts", "replay_of", "owner_id", "RESUME_STEP",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,15 +95,26 @@ def outcome_parts(record: dict[str, Any]) -> tuple[DispatchResult, BaseException
     return result, error
 
 
+RESUME_STEP = "@resume:"
+"""Prefix of the pseudo-step that records a resume's data under the interrupted step's key, so a
+resumed dispatch that crashes is recovered with its data."""
+
+
 def replay_of(record: DispatchRecord, data: dict[str, Any] | None = None) -> Replay:
-    """The replay of a recorded dispatch: its steps, and for a resume the interrupted step."""
-    steps = {
-        step.step: (AgentRun(**step.run), State.from_dict(step.output or {}))
-        for step in record.steps
-    }
-    if data is None and record.status != "interrupted":
+    """The replay of a recorded dispatch: its steps, and the interrupted step with the resume's
+    data (given, or recorded by an earlier resume that did not finish)."""
+    steps, resumes = {}, {}
+    for step in record.steps:
+        if step.step.startswith(RESUME_STEP):
+            resumes[step.step[len(RESUME_STEP):]] = (step.output or {}).get("data") or {}
+        else:
+            steps[step.step] = (AgentRun(**step.run), State.from_dict(step.output or {}))
+    interrupted = (record.interrupt or {}).get("step")
+    if interrupted is None or interrupted in steps:
         return Replay(steps)
-    return Replay(steps, (record.interrupt or {}).get("step"), data)
+    if data is None:
+        data = resumes.get(interrupted)
+    return Replay(steps, interrupted, data) if data is not None else Replay(steps)
 
 
 def _plain(value: Any) -> bool:
@@ -141,6 +153,12 @@ class JournalKeeper:
     def claim(self, event_id: str) -> DispatchRecord | None:
         return self.journal.claim(event_id, self.owner, self.lease)
 
+    def _claimable(self, record: DispatchRecord) -> bool:
+        """Worth a claim: no live lease of another owner. (Leases are on the database's clock;
+        this look uses the local one, so a skew only delays a takeover — the claim decides.)"""
+        return (record.owner in (None, self.owner) or record.lease_until is None
+                or record.lease_until <= time.time())
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -155,7 +173,7 @@ class JournalKeeper:
         for record in self.journal.unfinished(("running",)):
             if self._stopping.is_set():
                 return
-            if self._active(record.event_id):
+            if self._active(record.event_id) or not self._claimable(record):
                 continue
             claimed = self.claim(record.event_id)
             if claimed is not None:

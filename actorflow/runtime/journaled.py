@@ -30,7 +30,7 @@ from actorflow.config import OrchestrationConfig
 from actorflow.events import DispatchResult, Event
 from actorflow.exceptions import ActorflowError, DispatchNotFoundError, DispatchNotResumableError, DispatchTimeoutError
 from actorflow.runtime.durable import (
-    JournalKeeper, event_of, event_record, outcome_parts, replay_of, settings_of, settings_record,
+    RESUME_STEP, JournalKeeper, event_of, event_record, outcome_parts, replay_of, settings_of, settings_record,
 )
 from actorflow.runtime.steps import Replay
 from actorflow.runtime.supervisor import DispatchOutcome
@@ -231,8 +231,10 @@ class JournaledDispatches:
             claimed = self.keeper.claim(event_id)
             if claimed is None:  # another runner resumed it first
                 raise _not_resumable(event_id, "running")
-            self._run(event_of(claimed.event), settings_of(claimed.settings), replay_of(claimed, dict(data)),
-                      future, False)
+            replay = replay_of(claimed, dict(data))
+            if replay.resume_step is not None:  # a crash from here on recovers with the data
+                self.journal.record_step(event_id, RESUME_STEP + replay.resume_step, {}, {"data": replay.resume_data})
+            self._run(event_of(claimed.event), settings_of(claimed.settings), replay, future, False)
         except BaseException:
             self._forget(event_id, future)
             raise

@@ -167,10 +167,13 @@ class Runner:
                 raise ActorflowError(f"this runner is {self._status}; create a new Runner to start again")
             self._status = "starting"
             handlers = self._all_handlers()
+        journal = None
         try:
             journal = self._open_journal()  # a bad journal fails here, before anything starts
             self._connect_ray(log_to_driver)
         except BaseException:
+            if journal is not None:
+                journal.close()
             self._status = "new"
             raise
         try:
