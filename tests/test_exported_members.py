@@ -13,7 +13,8 @@ PUBLIC = {
     "Runner", "Event", "State", "AgentResult", "Agent", "Hook", "CallbackArgs", "DispatchResult", "AgentRun",
     "DispatchUpdate", "load_config", "AgentFlowConfig", "ActorflowError", "ConfigError", "AgentNotFoundError", "DispatchError",
     "AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError", "CircuitOpenError",
-    "MailboxFullError", "MergeConflictError",
+    "MailboxFullError", "MergeConflictError", "JournalError", "DispatchNotFoundError", "DispatchNotResumableError",
+    "Interrupt",
 }
 
 

@@ -16,6 +16,7 @@ import ray
 
 from actorflow.agent import Agent
 from actorflow.events import AgentResult, Event, State
+from actorflow.interrupts import Interrupt
 from actorflow.llm import tokens  # a module reference: the actor class may be pickled by value
 
 __all__ = ["AgentActor", "AgentFailure", "is_async_handler"]
@@ -128,8 +129,9 @@ class AgentActor:
         await self._ensure_started()
         return os.getpid()
 
-    async def handle(self, message: tuple[Event, State]) -> AgentResult | AgentFailure:
-        """Run the handler once on `message = (event, state)`; failures come back as AgentFailure values.
+    async def handle(self, message: tuple[Event, State]) -> AgentResult | AgentFailure | Interrupt:
+        """Run the handler once on `message = (event, state)`; failures come back as AgentFailure
+        values, an `Interrupt` the handler raised as itself (it is not a failure).
 
         Event and state travel as one argument: Ray serializes and ships every argument on its
         own, and one argument instead of two saves a measurable part of each call's overhead.
@@ -145,6 +147,8 @@ class AgentActor:
                 loop = asyncio.get_running_loop()
                 output = await _maybe_await(await loop.run_in_executor(self._pool, self._fn, event, state))
             return _as_result(output, state, started, time.perf_counter() - t0)
+        except Interrupt as interrupt:
+            return interrupt
         except Exception as err:
             return AgentFailure(
                 type(err).__name__,

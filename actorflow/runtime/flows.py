@@ -8,7 +8,9 @@ apply to the sub-flow as to any agent. An attempt runs the sub-flow's pattern in
 itself, as a nested `DispatchInvocation` over the sub-flow's endpoints: awaited, no polling, no
 supervisor per call. The sub-dispatch keeps the session id, gets meta `parent_event_id`, and
 its deadline is the parent's remaining time when that is shorter. Its runs go into the parent's
-`runs`, path-qualified, before NAME's own run.
+`runs`, path-qualified, before NAME's own run. Its steps go into the parent's step log, keyed
+under the flow call's step key, so a rerun replays the sub-flow's finished agents too; an
+`Interrupt` inside it stops the parent dispatch (runtime/steps.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from actorflow.config import AgentConfig, AgentFlowConfig
 from actorflow.events import AgentResult, Event, State, describe_error
 from actorflow.exceptions import AgentFailedError
+from actorflow.interrupts import Interrupt
 from actorflow.patterns import mode_spec
 from actorflow.runtime.endpoint import Attempt
 from actorflow.updates import DispatchUpdate
@@ -89,7 +92,8 @@ class FlowEndpoint:
         self.entry = self.spec.entry(self.settings, list(self.endpoints)) or ""
 
     async def attempt(
-        self, message: Any, accept: Callable[[AgentResult], Awaitable[State]], *, parent: DispatchInvocation
+        self, message: Any, accept: Callable[[AgentResult], Awaitable[State]], *, parent: DispatchInvocation,
+        step: str,
     ) -> Attempt:
         from actorflow.runtime.invocation import DispatchInvocation
         from actorflow.runtime.retry import RetryPolicy
@@ -106,6 +110,7 @@ class FlowEndpoint:
             sub_event, self.settings, sub_state, endpoints=self.endpoints, callbacks=parent.callbacks,
             retry=RetryPolicy.from_config(self.settings), metrics=parent.metrics, not_found=parent.not_found,
             deadline=time.monotonic() + timeout, started=parent.started, sink=_qualified(parent.sink, local),
+            steps=parent.steps, step_prefix=f"{step}/",
         )
 
         def failed(status: str, cause: str, retryable: bool = False) -> Attempt:
@@ -120,6 +125,8 @@ class FlowEndpoint:
                 outcome = await asyncio.wait_for(self.spec.run(inv, sub_state), timeout)
             except TimeoutError:
                 return failed("timeout", f"nested flow {self.name!r} did not finish within {timeout:.3g}s", True)
+            except Interrupt:
+                raise
             except Exception as err:
                 return failed("error", f"nested flow {self.name!r} failed: {describe_error(err)}")
             if outcome.error is not None:

@@ -106,6 +106,10 @@ class DispatchResponse(_Body):
     iterations: int | None
     completion_reason: str | None
     error: str | None
+    interrupted: bool = False
+    """True when a handler raised `Interrupt`: resume with POST /v1/dispatches/{event_id}/resume."""
+    interrupt: dict[str, Any] | None = None
+    """`{"agent", "reason", "payload"}` when interrupted."""
 
 
 class ErrorDetail(_Body):
