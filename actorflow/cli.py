@@ -120,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume one interrupted dispatch (`--event-id`, `--data`), or finish every unfinished one."""
     config = _with_runtime(_load(args), address=args.address, journal=args.journal, check=False)
-    if not getattr(config.runtime, "journal", ""):
+    if not config.runtime.journal:
         raise UsageError("resume needs a journal: give --journal URL or set [runtime] journal in the file")
     if (args.data or args.data_file) and not args.event_id:
         raise UsageError("--data answers one interrupt: give the --event-id of the interrupted dispatch too")
@@ -208,7 +208,7 @@ def _with_runtime(
     updates = {key: value for key, value in (("address", address), ("journal", journal)) if value}
     if updates:
         config = config.model_copy(update={"runtime": config.runtime.model_copy(update=updates)})
-    url = getattr(config.runtime, "journal", "")
+    url = config.runtime.journal
     if url and check:
         from actorflow.journal import open_journal
 
@@ -252,7 +252,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with serving(config, host=args.host, port=args.port, flows=more) as url:
         print(f"actorflow: serving {config.source} ({config.orchestration.mode} mode) at {url}", flush=True)
         print(f"  POST {url}/v1/dispatch   GET {url}/v1/agents  {url}/v1/health  {url}/metrics  {url}/docs", flush=True)
-        if getattr(config.runtime, "journal", ""):
+        if config.runtime.journal:
             print(f"  journal {_shown(config.runtime.journal)}: GET {url}/v1/dispatches/ID  "
                   f"POST {url}/v1/dispatches/ID/resume", flush=True)
         for flow in (config, *more) if more else ():
