@@ -90,7 +90,7 @@ def open_journal(url: str) -> Journal:
     version; such a database is left untouched.
     """
     parsed, shown = _parse(url)
-    engine = _engine(parsed, shown)
+    engine = _engine(parsed)
     journal = Journal(engine, shown)
     try:
         with journal._errors("open"), journal._write() as conn:
@@ -344,7 +344,7 @@ def _parse(url: str) -> tuple[URL, str]:
     return parsed, shown
 
 
-def _engine(url: URL, shown: str) -> Engine:
+def _engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url)
 
