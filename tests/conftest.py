@@ -81,3 +81,12 @@ def new_postgres_database(postgres_admin_url):
     import pg
 
     return lambda: pg.create_database(postgres_admin_url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request, tmp_path):
+    """The URL of a new, empty journal database of each kind (SQLite in tmp_path, PostgreSQL on
+    the session's private server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return request.getfixturevalue("new_postgres_database")()

@@ -8,6 +8,21 @@ import time
 
 from actorflow.interrupts import Interrupt
 
+APPROVAL_TOML = """
+[orchestration]
+mode = "sequential"
+sequential_agents = ["prepare", "approve", "publish"]
+timeout_seconds = 60
+
+[agents.prepare]
+handler = "journal_agents:prepare"
+[agents.approve]
+handler = "journal_agents:approve"
+[agents.publish]
+handler = "journal_agents:publish"
+"""
+"""prepare → approve (interrupts until data `approved`) → publish."""
+
 
 def _note(state, name: str) -> None:
     with open(state.get("ledger"), "a") as ledger:

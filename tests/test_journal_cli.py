@@ -4,7 +4,6 @@ and real processes for the set-up errors. A ledger file counts every agent run a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -17,26 +16,13 @@ import pytest
 
 from actorflow.cli import main
 from conftest import REPO, TESTS
+import journal_agents
 from journal_agents import ledger
 
 pytestmark = pytest.mark.timeout(240)
 
-APPROVAL_TOML = """
-[runtime]
-journal_lease_seconds = 2
-
-[orchestration]
-mode = "sequential"
-sequential_agents = ["prepare", "approve", "publish"]
-timeout_seconds = 60
-
-[agents.prepare]
-handler = "journal_agents:prepare"
-[agents.approve]
-handler = "journal_agents:approve"
-[agents.publish]
-handler = "journal_agents:publish"
-"""
+# A killed run's dispatch is taken over 2 s after its last lease renewal.
+APPROVAL_TOML = "[runtime]\njournal_lease_seconds = 2\n" + journal_agents.APPROVAL_TOML
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
 ENV.pop("RAY_ADDRESS", None)
@@ -54,13 +40,6 @@ def config(tmp_path):
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def journal_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'journal.db'}"
-    return request.getfixturevalue("new_postgres_database")()
-
-
 @pytest.fixture
 def cli(ray_session, capsys):
     """`actorflow ARGV` in this process, on the session's Ray: (exit code, stdout, stderr)."""
@@ -75,24 +54,27 @@ def cli(ray_session, capsys):
 
 def test_run_interrupts_and_resume_answers_it_exactly_once(cli, config, journal_url, tmp_path):
     data = json.dumps({"ledger": str(tmp_path / "ledger"), "amount": 42})
-    cli = functools.partial(lambda run, *argv: run(*argv, "--journal", journal_url), cli)
-    code, out, err = cli("run", str(config), "--event-id", "order-1", "--data", data, "--json")
+
+    def af(*argv: str) -> tuple[int, str, str]:
+        return cli(*argv, "--journal", journal_url)
+
+    code, out, err = af("run", str(config), "--event-id", "order-1", "--data", data, "--json")
     paused = json.loads(out)
     assert code == 0 and paused["interrupted"] is True and paused["event_id"] == "order-1", err
     assert paused["interrupt"] == {"agent": "approve", "reason": "approve the amount?", "payload": {"amount": 42}}
     assert "actorflow resume" in err and "--event-id order-1" in err
 
-    code, out, err = cli("resume", str(config), "--event-id", "order-1", "--data", '{"approved": "ada"}', "--json")
+    code, out, err = af("resume", str(config), "--event-id", "order-1", "--data", '{"approved": "ada"}', "--json")
     done = json.loads(out)
     assert code == 0 and done["ok"] is True and done["state"]["data"]["approved_by"] == "ada", err
     assert ledger(tmp_path / "ledger") == ["prepare", "approve", "approve", "publish"]
 
     # The same event id again: the recorded result, nothing runs.
-    code, out, err = cli("run", str(config), "--event-id", "order-1", "--data", data, "--json")
+    code, out, err = af("run", str(config), "--event-id", "order-1", "--data", data, "--json")
     assert code == 0 and json.loads(out)["state"] == done["state"], err
-    code, out, err = cli("resume", str(config), "--event-id", "order-1", "--data", '{"approved": "bob"}')
+    code, out, err = af("resume", str(config), "--event-id", "order-1", "--data", '{"approved": "bob"}')
     assert code == 1 and "'order-1' cannot be resumed: it is finished" in err
-    code, out, err = cli("resume", str(config), "--event-id", "no-such-id")
+    code, out, err = af("resume", str(config), "--event-id", "no-such-id")
     assert code == 1 and "has no dispatch 'no-such-id'" in err
     assert ledger(tmp_path / "ledger") == ["prepare", "approve", "approve", "publish"]
 

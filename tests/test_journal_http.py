@@ -10,27 +10,13 @@ import uuid
 
 import pytest
 
+import journal_agents
 from journal_agents import ledger
 from test_ops import KEY_VAR, Server, strict_json
 
 pytestmark = pytest.mark.timeout(180)
 
-APPROVAL_TOML = f"""
-[orchestration]
-mode = "sequential"
-sequential_agents = ["prepare", "approve", "publish"]
-timeout_seconds = 30
-
-[agents.prepare]
-handler = "journal_agents:prepare"
-[agents.approve]
-handler = "journal_agents:approve"
-[agents.publish]
-handler = "journal_agents:publish"
-
-[serve]
-api_key_env = "{KEY_VAR}"
-"""
+APPROVAL_TOML = journal_agents.APPROVAL_TOML + f'\n[serve]\napi_key_env = "{KEY_VAR}"\n'
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.timeout(60)
 _ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def journal_url(request, tmp_path):
-    """A URL of a new, empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'journal.db'}"
-    return request.getfixturevalue("new_postgres_database")()
-
-
 @pytest.fixture
 def journal(journal_url):
     journal = open_journal(journal_url)
