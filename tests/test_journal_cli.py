@@ -160,11 +160,15 @@ def test_bad_journals_are_set_up_errors_that_start_nothing(config, tmp_path):
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"not a database at all" * 100)
     before = corrupt.read_bytes()
+    other = tmp_path / "other.toml"
+    other.write_text(config.read_text())
     cases = [
         (["run", str(config), "--journal", f"sqlite:///{corrupt}"], "not a database"),
         (["resume", str(config), "--journal", f"sqlite:///{corrupt}"], "not a database"),
         (["resume", str(config), "--journal", "postgresql://af:hunter2pw@127.0.0.1:9/x"], "Connection refused"),
         (["run", str(config), "--journal", "mysql://u@h/db"], "unsupported database"),
+        (["serve", str(config), "--journal", f"sqlite:///{corrupt}"], "not a database"),
+        (["serve", str(config), str(other), "--journal", f"sqlite:///{tmp_path / 'j.db'}"], "one flow"),
         (["resume", str(config)], "resume needs a journal"),
         (["resume", str(config), "--journal", f"sqlite:///{tmp_path / 'j.db'}", "--data", "{}"], "--event-id"),
     ]
