@@ -259,3 +259,29 @@ def test_journal_set_up_errors(ray_session, tmp_path):
         runner.start()
     assert not runner.started and runner.supervisor_pid is None  # nothing started
     assert (tmp_path / "not-a-journal.db").read_text().startswith("these are not")  # refused, untouched
+
+
+def test_every_way_in_is_journaled(runners, tmp_path):
+    """stream, stream_async, dispatch_async and emit record and replay like dispatch."""
+    import asyncio
+
+    one, two = runners
+    log = str(tmp_path / "log")
+    streamed = Event("a", {"log": log, "approved": True})
+    updates = list(one.stream(streamed))
+    assert [u.kind for u in updates][0] == "dispatch_started" and updates[-1].result.ok
+    again = list(two.stream(streamed))  # finished: only its dispatch_finished
+    assert [u.kind for u in again] == ["dispatch_finished"]
+    assert again[-1].result.to_dict() == updates[-1].result.to_dict()
+
+    async def asynchronous():
+        event = Event("a", {"log": log, "approved": True})
+        first = await one.dispatch_async(event)
+        seen = [update async for update in two.stream_async(event)]
+        return first, seen
+
+    first, seen = asyncio.run(asynchronous())
+    assert first.ok and [u.kind for u in seen] == ["dispatch_finished"] and seen[0].result.to_dict() == first.to_dict()
+    emitted = Event("a", {"log": log, "approved": True})
+    assert one.emit(emitted).result(60).to_dict() == two.emit(emitted).result(60).to_dict()
+    assert da.counts(log) == {"a": 3, "gate": 3, "b": 3}  # three events, each run once

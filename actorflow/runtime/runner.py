@@ -21,7 +21,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
-from actorflow.exceptions import ActorflowError, DispatchNotFoundError, DispatchNotResumableError, DispatchTimeoutError
+from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
 from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
@@ -29,6 +29,7 @@ from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.flows import flow_agents, flow_plans
 from actorflow.runtime.journaled import JournaledDispatches, settle as _settle
+from actorflow.runtime.paused import PausedDispatches
 from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
@@ -378,14 +379,14 @@ class Runner:
         """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
         last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
         if self._journaled is not None:
-            return self._stream_journaled(event, overrides)
+            return self._journaled.stream(event, self._settings_for(event, overrides))
         generator = self._submit_stream(event, overrides)
         return iterate(generator, lambda: self._done(generator.completed()))
 
     def stream_async(self, event: Event, /, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
         """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
         if self._journaled is not None:
-            return self._stream_journaled_async(event, overrides)
+            return self._journaled.stream_async(event, self._settings_for(event, overrides))
         generator = self._submit_stream(event, overrides)
         return iterate_async(generator, lambda: self._done(generator.completed()))
 
@@ -400,40 +401,6 @@ class Runner:
             self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
 
-    def _stream_journaled(self, event: Event, overrides: dict[str, Any]) -> Iterator[DispatchUpdate]:
-        """`stream` with a journal: a dispatch that runs here streams; one that finished, or runs
-        elsewhere, yields only its `dispatch_finished`."""
-        settings = self._settings_for(event, overrides)
-        journaled = self._journaled
-        future, generator = journaled.submit(event, settings, streamed=True)
-        if generator is None:
-            result = _result_of(self._outcome(future, event, self._wait_limit(settings)))
-            yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
-            return
-
-        def ended() -> None:
-            self._done(generator.completed())
-            journaled.stream_ended(event.id, future)
-
-        yield from iterate(generator, ended)
-
-    async def _stream_journaled_async(self, event: Event, overrides: dict[str, Any]) -> AsyncIterator[DispatchUpdate]:
-        settings = self._settings_for(event, overrides)
-        journaled = self._journaled
-        future, generator = await asyncio.to_thread(journaled.submit, event, settings, streamed=True)
-        if generator is None:
-            outcome = await asyncio.to_thread(self._outcome, future, event, self._wait_limit(settings))
-            result = _result_of(outcome)
-            yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
-            return
-
-        def ended() -> None:
-            self._done(generator.completed())
-            threading.Thread(target=journaled.stream_ended, args=(event.id, future), daemon=True).start()
-
-        async for update in iterate_async(generator, ended):
-            yield update
-
     def _outcome(self, future: concurrent.futures.Future, event: Event, limit: float) -> DispatchOutcome:
         try:
             return future.result(timeout=limit)
@@ -445,34 +412,19 @@ class Runner:
     def result(self, event_id: str) -> DispatchResult | None:
         """The recorded result of the dispatch of `event_id` (finished or interrupted), else None.
         Without a journal only interrupted dispatches are known (in memory)."""
-        self._require_started()
-        if self._journaled is not None:
-            return self._journaled.result(event_id)
-        return self._paused().get(event_id)
+        return self._durable().result(event_id)
 
     def pending(self) -> list[str]:
         """Event ids of the unfinished dispatches: running (in any runner on the journal) or
         interrupted. Without a journal: the interrupted ones this runner holds in memory."""
-        self._require_started()
-        if self._journaled is not None:
-            return self._journaled.pending()
-        return list(self._paused())
+        return self._durable().pending()
 
     def wait(self, event_id: str, timeout: float | None = None) -> DispatchResult:
         """Wait for the dispatch of `event_id` to end (here, or in another runner on the journal)
         and return its result like `dispatch` (a failed one raises, with `err.result`; an
         interrupted one returns). `DispatchTimeoutError` after `timeout` seconds;
         `DispatchNotFoundError` for an unknown id. Without a journal: interrupted ones only."""
-        self._require_started()
-        if self._journaled is not None:
-            return _unwrap(self._journaled.wait(event_id, timeout))
-        paused = self._paused()
-        if event_id not in paused:
-            raise DispatchNotFoundError(
-                f"no interrupted dispatch {event_id!r} in this runner (without a journal only interrupted "
-                "dispatches are kept)", event_id=event_id,
-            )
-        return paused[event_id]
+        return _unwrap(self._durable().wait(event_id, timeout))
 
     def resume(self, event_id: str, data: dict[str, Any] | None = None) -> DispatchResult:
         """Run the interrupted agent of dispatch `event_id` again with `data` merged into its
@@ -482,33 +434,12 @@ class Runner:
         or is running."""
         if data is not None and not isinstance(data, dict):
             raise TypeError(f"resume data must be a dict, got {type(data).__name__}")
-        self._require_started()
-        if self._journaled is not None:
-            future = self._journaled.resume(event_id, data or {})
-            return _unwrap(future.result())
-        seen_running = False
-        for slot in range(self._config.runtime.supervisors):
-            try:
-                outcome = ray.get(self._live_supervisor(slot).resume.remote(event_id, data or {}))
-            except RayError as err:
-                raise self._translate(err, Event("resume", id=event_id)) from err
-            if isinstance(outcome, DispatchOutcome):
-                return _unwrap(outcome)
-            seen_running = seen_running or outcome == "running"
-        if seen_running:
-            raise DispatchNotResumableError(f"dispatch {event_id!r} is being resumed already", event_id=event_id,
-                                            status="running")
-        raise DispatchNotFoundError(
-            f"no interrupted dispatch {event_id!r} in this runner (without a journal, interrupts live in "
-            "the runner's memory)", event_id=event_id,
-        )
+        return _unwrap(self._durable().resume(event_id, data or {}))
 
-    def _paused(self) -> dict[str, DispatchResult]:
-        """The interrupted dispatches the supervisors hold in memory (no journal)."""
-        merged: dict[str, DispatchResult] = {}
-        for paused in self._ask("paused_results"):
-            merged.update(paused)
-        return merged
+    def _durable(self) -> JournaledDispatches | PausedDispatches:
+        """Where interrupted (and, with a journal, all) dispatches are known."""
+        self._require_started()
+        return self._journaled or PausedDispatches(self)
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
@@ -700,11 +631,6 @@ def _unwrap(outcome: DispatchOutcome) -> DispatchResult:
     except AttributeError:
         pass
     raise error
-
-
-def _result_of(outcome: DispatchOutcome) -> DispatchResult:
-    """The result, also of a failed dispatch (what a stream's dispatch_finished carries)."""
-    return outcome.result
 
 
 def _settle_unwrapped(future: concurrent.futures.Future, done: concurrent.futures.Future) -> None:
