@@ -285,3 +285,24 @@ def test_every_way_in_is_journaled(runners, tmp_path):
     emitted = Event("a", {"log": log, "approved": True})
     assert one.emit(emitted).result(60).to_dict() == two.emit(emitted).result(60).to_dict()
     assert da.counts(log) == {"a": 3, "gate": 3, "b": 3}  # three events, each run once
+
+
+def test_a_resume_cut_short_by_a_crash_recovers_with_its_data(runners, tmp_path):
+    """The journal as a runner that died while resuming leaves it (the resume's data recorded,
+    its lease expiring): another runner takes it over and finishes it with the data."""
+    from actorflow.runtime.durable import RESUME_STEP
+
+    one, two = runners
+    log = str(tmp_path / "log")
+    event = Event("a", {"log": log})
+    assert one.dispatch(event).interrupted
+    journal = open_journal(one.config.runtime.journal)
+    try:
+        step = journal.load(event.id).interrupt["step"]
+        assert journal.claim(event.id, "a-runner-that-died", 0.5) is not None
+        journal.record_step(event.id, RESUME_STEP + step, {}, {"data": {"approved": True}})
+    finally:
+        journal.close()
+    result = two.wait(event.id, timeout=60)
+    assert result.ok and result.state.get("trail") == ["a", "gate", "b"]
+    assert da.counts(log) == {"a": 1, "gate": 2, "b": 1}
