@@ -24,14 +24,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, exc, func, or_, select
+from sqlalchemy import Connection, Double, Engine, and_, bindparam, create_engine, event, exc, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
 from actorflow.exceptions import DispatchNotFoundError, JournalError
 from actorflow.journal.schema import db_now, dispatches, prepare, steps
 
-__all__ = ["open_journal", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
+__all__ = ["open_journal", "redact_url", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
 
 DispatchStatus = Literal["running", "interrupted", "finished"]
 
@@ -113,6 +113,23 @@ class Journal:
         self._engine = engine
         self.url = url
         """The journal's URL with any password hidden."""
+        # Built once: constructing an upsert costs more than running it on SQLite.
+        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+        self._begin = (
+            insert(dispatches)
+            .values(
+                status="running",
+                lease_until=db_now() + bindparam("lease_seconds", type_=Double()),
+                created_at=db_now(),
+                updated_at=db_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(dispatches.c.event_id)  # a row only when inserted (rowcount is not portable)
+        )
+        upsert = insert(steps)
+        self._record = upsert.on_conflict_do_update(
+            index_elements=["event_id", "step"], set_={"run": upsert.excluded.run, "output": upsert.excluded.output}
+        )
 
     def __repr__(self) -> str:
         return f"Journal({self.url!r})"
@@ -135,20 +152,11 @@ class Journal:
             "event_id": event_id,
             "event": _dump(event, event_id, "event", self.url),
             "settings": _dump(settings, event_id, "settings", self.url),
-            "status": "running",
             "owner": owner,
-            "lease_until": db_now() + lease_seconds,
-            "created_at": db_now(),
-            "updated_at": db_now(),
+            "lease_seconds": lease_seconds,
         }
         with self._errors(f"begin dispatch {event_id!r}"), self._write() as conn:
-            insert = (
-                _insert(conn, dispatches)
-                .values(**row)
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(dispatches.c.event_id)  # a row only when inserted (rowcount is not portable)
-            )
-            created = conn.execute(insert).first() is not None
+            created = conn.execute(self._begin, row).first() is not None
             return created, self._load(conn, event_id, with_steps=not created)
 
     def record_step(self, event_id: str, step: str, run: dict, output: dict | None) -> None:
@@ -169,16 +177,10 @@ class Journal:
         if not rows:
             return
         with self._errors(f"record steps of {event_id!r}"), self._write() as conn:
-            for row in rows:
-                insert = _insert(conn, steps).values(**row)
-                upsert = insert.on_conflict_do_update(
-                    index_elements=["event_id", "step"],
-                    set_={"run": insert.excluded.run, "output": insert.excluded.output},
-                )
-                try:
-                    conn.execute(upsert)
-                except exc.IntegrityError as err:
-                    raise _not_found(event_id) from err
+            try:
+                conn.execute(self._record, rows)
+            except exc.IntegrityError as err:
+                raise _not_found(event_id) from err
             conn.execute(dispatches.update().where(dispatches.c.event_id == event_id).values(updated_at=db_now()))
 
     def finish(self, event_id: str, result: dict) -> None:
@@ -292,11 +294,19 @@ class Journal:
         try:
             yield
         except exc.SQLAlchemyError as err:
-            cause = getattr(err, "orig", None) or err
+            cause = " ".join(str(getattr(err, "orig", None) or err).split())  # one paragraph
+            end = "" if cause.endswith((".", "?", "!")) else "."
             raise JournalError(
-                f"journal {self.url}: cannot {action}: {str(cause).strip()}{_hint(self.url, str(cause))}",
-                url=self.url,
+                f"journal {self.url}: cannot {action}: {cause}{end}{_hint(self.url, cause)}", url=self.url
             ) from err
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password hidden (`***`), for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (exc.ArgumentError, ValueError):
+        return "(an unparsable URL)"
 
 
 def _parse(url: str) -> tuple[URL, str]:
@@ -358,10 +368,6 @@ def _engine(url: URL, shown: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def _insert(conn: Connection, table):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _dump(value: Any, event_id: str, what: str, url: str) -> str | None:
     if value is None:
         return None
@@ -400,9 +406,9 @@ def _not_found(event_id: str) -> DispatchNotFoundError:
 def _hint(url: str, cause: str) -> str:
     lowered = cause.lower()
     if "not a database" in lowered or "malformed" in lowered:
-        return ". The file is not a SQLite database or is corrupt; it was left untouched. Give a new file."
+        return " The file is not a SQLite database or is corrupt; it was left untouched. Give a new file."
     if "unable to open" in lowered:
-        return ". Check that the directory exists and is writable."
+        return " Check that the directory exists and is writable."
     if url.startswith("postgresql") and ("connect" in lowered or "connection" in lowered):
-        return ". Check that the PostgreSQL server is running at that host and port and accepts this user."
+        return " Check that the PostgreSQL server is running at that host and port and accepts this user."
     return ""
