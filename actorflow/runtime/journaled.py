@@ -77,7 +77,8 @@ class JournaledDispatches:
     # -- dispatching -------------------------------------------------------------------------
 
     def submit(
-        self, event: Event, settings: OrchestrationConfig | None, *, streamed: bool = False
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None, *,
+        streamed: bool = False,
     ) -> tuple[concurrent.futures.Future[DispatchOutcome], Any]:
         """The future outcome of dispatching `event` (see the module docstring), and the
         supervisor's streaming generator when `streamed` and the dispatch runs here (else None)."""
@@ -93,10 +94,10 @@ class JournaledDispatches:
                 lease_seconds=self.keeper.lease,
             )
             if created:
-                return future, self._run(event, settings, None, future, streamed)
+                return future, self._run(event, settings, None, future, streamed, traceparent)
             if record.status == "running" and (claimed := self.keeper.claim(event.id)) is not None:
                 return future, self._run(event_of(claimed.event), settings_of(claimed.settings), replay_of(claimed),
-                                         future, streamed)
+                                         future, streamed, traceparent)
             self._forget(event.id, future)
             if record.status == "running":
                 return self._watch(event.id), None
@@ -108,14 +109,14 @@ class JournaledDispatches:
 
     def _run(
         self, event: Event, settings: OrchestrationConfig | None, replay: Replay | None,
-        future: concurrent.futures.Future, streamed: bool,
+        future: concurrent.futures.Future, streamed: bool, traceparent: str | None = None,
     ) -> Any:
         """Send the dispatch to the supervisor; `future` settles when it ends."""
         runner = self.runner
         if streamed:
-            generator = runner._submit_stream_to(event, settings, replay)
+            generator = runner._submit_stream_to(event, settings, traceparent, replay)
             return generator  # settled by stream_ended()
-        ref = runner._submit(event, settings=settings, replay=replay)
+        ref = runner._submit(event, settings=settings, traceparent=traceparent, replay=replay)
 
         def ended(ray_future: concurrent.futures.Future) -> None:
             runner._done(ref)
@@ -130,11 +131,13 @@ class JournaledDispatches:
 
     # -- streaming ---------------------------------------------------------------------------
 
-    def stream(self, event: Event, settings: OrchestrationConfig | None) -> Iterator[DispatchUpdate]:
+    def stream(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None
+    ) -> Iterator[DispatchUpdate]:
         """`runner.stream`: a dispatch that runs here streams; one that finished, or runs
         elsewhere, yields only its `dispatch_finished`."""
         runner = self.runner
-        future, generator = self.submit(event, settings, streamed=True)
+        future, generator = self.submit(event, settings, traceparent, streamed=True)
         if generator is None:
             result = runner._outcome(future, event, runner._wait_limit(settings)).result  # also of a failed one
             yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
@@ -146,10 +149,12 @@ class JournaledDispatches:
 
         yield from iterate(generator, ended)
 
-    async def stream_async(self, event: Event, settings: OrchestrationConfig | None) -> AsyncIterator[DispatchUpdate]:
+    async def stream_async(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None
+    ) -> AsyncIterator[DispatchUpdate]:
         """`runner.stream_async`, as `stream`."""
         runner = self.runner
-        future, generator = await asyncio.to_thread(self.submit, event, settings, streamed=True)
+        future, generator = await asyncio.to_thread(self.submit, event, settings, traceparent, streamed=True)
         if generator is None:
             outcome = await asyncio.to_thread(runner._outcome, future, event, runner._wait_limit(settings))
             yield DispatchUpdate("dispatch_finished", event.id, outcome.result.duration, result=outcome.result)

@@ -19,6 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+from actorflow import tracing
 from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
 from actorflow.exceptions import ActorflowError, DispatchTimeoutError
@@ -85,6 +86,10 @@ class Runner:
         self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
         self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
         self._journaled: JournaledDispatches | None = None  # with [runtime] journal, from start()
+        # Tracing (actorflow/tracing.py), decided at start(): on or off for every actor this
+        # runner starts, and the driver's OTEL_* variables each of them gets (runtime_env).
+        self._traced = False
+        self._actor_env: dict[str, Any] = {}
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -171,6 +176,11 @@ class Runner:
         journal = None
         try:
             journal = self._open_journal()  # a bad journal fails here, before anything starts
+            self._traced = tracing.requested(self._config.observability.tracing)
+            if self._traced:
+                tracing.require_extra()  # a clear ConfigError here, not a failed actor later
+            otel = tracing.otel_env()
+            self._actor_env = {"runtime_env": {"env_vars": otel}} if otel else {}
             self._connect_ray(log_to_driver)
         except BaseException:
             if journal is not None:
@@ -283,8 +293,10 @@ class Runner:
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
         options.update(scheduling_options(cfg))
+        options.update(self._actor_env)
         return [
-            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(name, handler, concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(
+                name, handler, concurrency, self._traced)
             for replica in range(cfg.replicas)
         ]
 
@@ -301,8 +313,8 @@ class Runner:
             flows = flow_plans(self._nested_flows()) or None
         return SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
-            **supervisor_options(self._config.runtime.supervisors),
-        ).remote(self._config, pools, callbacks, flows=flows)
+            **supervisor_options(self._config.runtime.supervisors), **self._actor_env,
+        ).remote(self._config, pools, callbacks, flows=flows, traced=self._traced)
 
     def _create_supervisor(self, slot: int) -> Any:
         supervisor = self._launch_supervisor(slot)
@@ -314,15 +326,17 @@ class Runner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def dispatch(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    def dispatch(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`).
 
-        `overrides` (the keywords of `from_config`) change the orchestration of this event only."""
+        `overrides` (the keywords of `from_config`) change the orchestration of this event only.
+        `traceparent` (a W3C trace context, e.g. an HTTP request's header): with tracing on, the
+        dispatch span is its child."""
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            future, _ = self._journaled.submit(event, settings)
+            future, _ = self._journaled.submit(event, settings, traceparent)
             return _unwrap(self._outcome(future, event, self._wait_limit(settings)))
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = ray.get(ref, timeout=self._wait_limit(settings))
         except BaseException as err:
@@ -331,17 +345,17 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    async def dispatch_async(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    async def dispatch_async(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            future, _ = await asyncio.to_thread(self._journaled.submit, event, settings)
+            future, _ = await asyncio.to_thread(self._journaled.submit, event, settings, traceparent)
             try:
                 outcome = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_limit(settings))
             except asyncio.TimeoutError as err:
                 raise self._translate(GetTimeoutError(str(err)), event) from err
             return _unwrap(outcome)
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
         except asyncio.TimeoutError as err:
@@ -352,16 +366,18 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    def emit(self, event: Event, /, **overrides: Any) -> concurrent.futures.Future[DispatchResult]:
+    def emit(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> concurrent.futures.Future[DispatchResult]:
         """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises).
         An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            outcome, _ = self._journaled.submit(event, settings)
+            outcome, _ = self._journaled.submit(event, settings, traceparent)
             outcome.add_done_callback(lambda done: _settle_unwrapped(future, done))
             return future
-        ref = self._submit(event, future, settings=settings)
+        ref = self._submit(event, future, settings=settings, traceparent=traceparent)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
             self._done(ref, future)
@@ -375,29 +391,37 @@ class Runner:
 
     # -- streaming (DESIGN "Streaming a dispatch"; transport: runtime/streaming.py) -----------
 
-    def stream(self, event: Event, /, **overrides: Any) -> Iterator[DispatchUpdate]:
+    def stream(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> Iterator[DispatchUpdate]:
         """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
         last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
         if self._journaled is not None:
-            return self._journaled.stream(event, self._settings_for(event, overrides))
-        generator = self._submit_stream(event, overrides)
+            return self._journaled.stream(event, self._settings_for(event, overrides), traceparent)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate(generator, lambda: self._done(generator.completed()))
 
-    def stream_async(self, event: Event, /, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
+    def stream_async(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> AsyncIterator[DispatchUpdate]:
         """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
         if self._journaled is not None:
-            return self._journaled.stream_async(event, self._settings_for(event, overrides))
-        generator = self._submit_stream(event, overrides)
+            return self._journaled.stream_async(event, self._settings_for(event, overrides), traceparent)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate_async(generator, lambda: self._done(generator.completed()))
 
-    def _submit_stream(self, event: Event, overrides: dict[str, Any]) -> Any:
-        return self._submit_stream_to(event, self._settings_for(event, overrides))
+    def _submit_stream(self, event: Event, overrides: dict[str, Any], traceparent: str | None = None) -> Any:
+        return self._submit_stream_to(event, self._settings_for(event, overrides), traceparent)
 
-    def _submit_stream_to(self, event: Event, settings: OrchestrationConfig | None, replay: Replay | None = None) -> Any:
+    def _submit_stream_to(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None,
+        replay: Replay | None = None,
+    ) -> Any:
         supervisor = self._live_supervisor(self._slot(event))
+        args = (event, settings, traceparent) if traceparent is not None and self._traced else (event, settings)
+        if replay is not None:
+            args = (event, settings, traceparent if self._traced else None, replay)
         with self._lock:
             self._require_started()
-            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event, settings, replay)
+            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(*args)
             self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
 
@@ -481,7 +505,7 @@ class Runner:
 
     def _submit(
         self, event: Event, future: concurrent.futures.Future | None = None,
-        settings: OrchestrationConfig | None = None, replay: Replay | None = None,
+        settings: OrchestrationConfig | None = None, traceparent: str | None = None, replay: Replay | None = None,
     ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
@@ -489,7 +513,9 @@ class Runner:
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
             if replay is not None:
-                ref = supervisor.dispatch.remote(event, settings, replay=replay)
+                ref = supervisor.dispatch.remote(event, settings, traceparent if self._traced else None, replay=replay)
+            elif traceparent is not None and self._traced:  # else the message stays as it was
+                ref = supervisor.dispatch.remote(event, settings, traceparent)
             elif settings is None:
                 ref = supervisor.dispatch.remote(event)
             else:
@@ -598,6 +624,8 @@ class Runner:
             pools = list(self._pools.values())
         if ray.is_initialized():  # else ray.wait would start a local Ray just to wait on nothing
             stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
+            if self._traced:  # the supervisors' buffered spans are exported before they are killed
+                stops += [supervisor.flush.remote() for supervisor in self._supervisors]
             try:
                 if stops:
                     ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)
