@@ -329,6 +329,8 @@ class DispatchResult:
     """True when the dispatch succeeded."""
     error: str | None = None
     """Why the dispatch failed (`ExceptionType: message`), or None."""
+    trace_id: str | None = None
+    """The OpenTelemetry trace of the dispatch (32 lowercase hex digits) when tracing is on, else None."""
     interrupted: bool = False
     """True when a handler raised `Interrupt`: the dispatch waits for `runner.resume(event_id,
     data)` (`ok` is False: it has not succeeded yet, and `error` is None)."""
@@ -346,7 +348,8 @@ class DispatchResult:
             state = State._of(dict(state.data), dict(state.meta))
         return (state._data, state._meta, self.mode, self.event_id, self.session_id, self.duration,
                 [run.fields() if type(run) is AgentRun else run for run in self.runs], self.failed_agents,
-                self.iterations, self.completion_reason, self.ok, self.error, self.interrupted, self.interrupt)
+                self.iterations, self.completion_reason, self.ok, self.error, self.trace_id, self.interrupted,
+                self.interrupt)
 
     def to_mermaid(self, kind: Literal["flowchart", "gantt"] = "flowchart") -> str:
         """A Mermaid diagram of what actually ran: each attempt's status, duration and attempt
@@ -368,6 +371,7 @@ class DispatchResult:
             "iterations": self.iterations,
             "completion_reason": self.completion_reason,
             "error": self.error,
+            "trace_id": self.trace_id,
             "interrupted": self.interrupted,
             "interrupt": copy.deepcopy(self.interrupt),
         }
@@ -386,16 +390,18 @@ class DispatchResult:
             completion_reason=d.get("completion_reason"),
             ok=d.get("ok", True),
             error=d.get("error"),
+            trace_id=d.get("trace_id"),
             interrupted=d.get("interrupted", False),
             interrupt=d.get("interrupt"),
         )
 
 
 def rebuild_dispatch_result(data, meta, mode, event_id, session_id, duration, runs, failed_agents, iterations,
-                            completion_reason, ok, error, interrupted=False, interrupt=None) -> DispatchResult:
+                            completion_reason, ok, error, trace_id=None, interrupted=False,
+                            interrupt=None) -> DispatchResult:
     return DispatchResult(State._of(data, meta), mode, event_id, session_id, duration,
                           [AgentRun(*run) if type(run) is tuple else run for run in runs], failed_agents, iterations,
-                          completion_reason, ok, error, interrupted, interrupt)
+                          completion_reason, ok, error, trace_id, interrupted, interrupt)
 
 
 def describe_error(err: BaseException) -> str:

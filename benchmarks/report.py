@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["markdown", "targets", "plot"]
+__all__ = ["markdown", "targets", "plot", "pattern_table", "samples_main"]
 
 _COLUMNS = (
     ("pattern", None),
@@ -110,3 +113,26 @@ def plot(doc: dict[str, Any], path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def pattern_table(patterns: dict[str, dict[str, Any]], columns: tuple[tuple[str, str, str], ...]) -> str:
+    """A markdown table, one row per pattern; `columns` are (header, key of the row, format spec)."""
+    lines = ["| pattern | " + " | ".join(header for header, _, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
+    for mode, row in patterns.items():
+        lines.append(f"| {mode} | " + " | ".join(format(row[key], spec) for _, key, spec in columns) + " |")
+    return "\n".join(lines)
+
+
+def samples_main(argv: list[str] | None, prog: str, description: str, run: Callable[[int], dict[str, Any]],
+                 markdown: Callable[[dict[str, Any]], str]) -> int:
+    """The command line of a side-by-side latency benchmark: `--quick` (40 samples per system
+    and pattern, else 200) and `--json PATH`; prints `markdown(run(samples))`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help="40 samples per system and pattern (default 200)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    doc = run(40 if args.quick else 200)
+    print(markdown(doc))
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    return 0

@@ -9,17 +9,15 @@ Prints a markdown table: p50 of each, and the ratios stream/dispatch and dispatc
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from actorflow import Event
 from benchmarks.harness import AGENT_CONCURRENCY, _ensure_ray, _runner
 from benchmarks.measure import latencies, percentile
+from benchmarks.report import pattern_table, samples_main
 from benchmarks.raw_ray import RawRay
 from benchmarks.shapes import MODES, SHAPES
 from benchmarks.workloads import WORKLOADS
@@ -66,29 +64,19 @@ def run(samples: int, warmup: int = 5) -> dict[str, Any]:
     return {"samples": samples, "workload": "noop", "patterns": rows}
 
 
+_COLUMNS = (
+    ("dispatch p50 ms", "dispatch_p50_ms", ".2f"), ("stream p50 ms", "stream_p50_ms", ".2f"),
+    ("raw Ray p50 ms", "raw_ray_p50_ms", ".2f"), ("stream / dispatch", "stream_vs_dispatch", ".2f"),
+    ("dispatch / raw Ray", "dispatch_vs_raw_ray", ".2f"),
+)
+
+
 def markdown(doc: dict[str, Any]) -> str:
-    lines = [
-        "| pattern | dispatch p50 ms | stream p50 ms | raw Ray p50 ms | stream / dispatch | dispatch / raw Ray |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for mode, row in doc["patterns"].items():
-        lines.append(
-            f"| {mode} | {row['dispatch_p50_ms']:.2f} | {row['stream_p50_ms']:.2f} | {row['raw_ray_p50_ms']:.2f} "
-            f"| {row['stream_vs_dispatch']:.2f} | {row['dispatch_vs_raw_ray']:.2f} |"
-        )
-    return "\n".join(lines)
+    return pattern_table(doc["patterns"], _COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40 samples per system and pattern (default 200)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    doc = run(40 if args.quick else 200)
-    print(markdown(doc))
-    if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-    return 0
+    return samples_main(argv, "python -m benchmarks.streaming", __doc__.splitlines()[0], run, markdown)
 
 
 if __name__ == "__main__":

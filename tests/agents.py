@@ -229,3 +229,17 @@ def slow_or_waiting(event, state):
 def returns_non_finite(event, state):
     """Puts values JSON cannot express in the state (NaN, ±infinity)."""
     return {"ratio": float("nan"), "ceiling": float("inf"), "floor": [float("-inf"), 1.5]}
+
+
+def reports_tracing(event, state):
+    """What this agent's process knows of tracing: its pid, whether the OpenTelemetry SDK's
+    tracing was imported, whether actorflow set tracing up, and the OTEL_* variables it has."""
+    import sys
+
+    from actorflow import tracing
+
+    if event.data.get("fail"):
+        raise RuntimeError("asked to fail")
+    return {"pid": os.getpid(), "otel_sdk_imported": "opentelemetry.sdk.trace" in sys.modules,
+            "traced": tracing.active() is not None,
+            "otel_env": sorted(key for key in os.environ if key.startswith("OTEL_"))}

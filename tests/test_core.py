@@ -202,6 +202,22 @@ def test_sync_timeout_fails_only_the_overrunning_call_then_recycles_the_process(
     assert entry["pids"] == [after.state.get("pid")] and entry["restarts"] == 1
 
 
+def test_a_call_cancelled_in_the_mailbox_leaves_the_running_call_alone(make_runner, tmp_path):
+    runner = make_runner(config())
+    runner.register_agent("s", agents.blocks_until_killed, max_concurrency=1)
+    runner.start()
+    [pid] = {a["name"]: a["pids"] for a in runner.agents()}["s"]
+    running = runner.emit(Event("s", {"sleep": 3, "started": str(tmp_path / "running")}))
+    wait_for_file(str(tmp_path / "running.*"))
+    # queued behind the running call; its dispatch deadline ends while it still waits in the mailbox
+    with pytest.raises(DispatchTimeoutError):
+        runner.dispatch(Event("s", {"sleep": 0, "started": str(tmp_path / "queued")}), timeout_seconds=0.5)
+    ok = running.result(timeout=30)
+    assert [(r.status, r.attempt) for r in ok.runs] == [("ok", 1)] and ok.state.get("pid") == pid
+    assert {a["name"]: a for a in runner.agents()}["s"]["restarts"] == 0
+    assert not glob.glob(str(tmp_path / "queued.*"))  # the cancelled call never ran
+
+
 # 7. emit() futures resolve after stop() ----------------------------------------------------------------------
 
 

@@ -259,3 +259,50 @@ def test_journal_set_up_errors(ray_session, tmp_path):
         runner.start()
     assert not runner.started and runner.supervisor_pid is None  # nothing started
     assert (tmp_path / "not-a-journal.db").read_text().startswith("these are not")  # refused, untouched
+
+
+def test_every_way_in_is_journaled(runners, tmp_path):
+    """stream, stream_async, dispatch_async and emit record and replay like dispatch."""
+    import asyncio
+
+    one, two = runners
+    log = str(tmp_path / "log")
+    streamed = Event("a", {"log": log, "approved": True})
+    updates = list(one.stream(streamed))
+    assert [u.kind for u in updates][0] == "dispatch_started" and updates[-1].result.ok
+    again = list(two.stream(streamed))  # finished: only its dispatch_finished
+    assert [u.kind for u in again] == ["dispatch_finished"]
+    assert again[-1].result.to_dict() == updates[-1].result.to_dict()
+
+    async def asynchronous():
+        event = Event("a", {"log": log, "approved": True})
+        first = await one.dispatch_async(event)
+        seen = [update async for update in two.stream_async(event)]
+        return first, seen
+
+    first, seen = asyncio.run(asynchronous())
+    assert first.ok and [u.kind for u in seen] == ["dispatch_finished"] and seen[0].result.to_dict() == first.to_dict()
+    emitted = Event("a", {"log": log, "approved": True})
+    assert one.emit(emitted).result(60).to_dict() == two.emit(emitted).result(60).to_dict()
+    assert da.counts(log) == {"a": 3, "gate": 3, "b": 3}  # three events, each run once
+
+
+def test_a_resume_cut_short_by_a_crash_recovers_with_its_data(runners, tmp_path):
+    """The journal as a runner that died while resuming leaves it (the resume's data recorded,
+    its lease expiring): another runner takes it over and finishes it with the data."""
+    from actorflow.runtime.durable import RESUME_STEP
+
+    one, two = runners
+    log = str(tmp_path / "log")
+    event = Event("a", {"log": log})
+    assert one.dispatch(event).interrupted
+    journal = open_journal(one.config.runtime.journal)
+    try:
+        step = journal.load(event.id).interrupt["step"]
+        assert journal.claim(event.id, "a-runner-that-died", 0.5) is not None
+        journal.record_step(event.id, RESUME_STEP + step, {}, {"data": {"approved": True}})
+    finally:
+        journal.close()
+    result = two.wait(event.id, timeout=60)
+    assert result.ok and result.state.get("trail") == ["a", "gate", "b"]
+    assert da.counts(log) == {"a": 1, "gate": 2, "b": 1}

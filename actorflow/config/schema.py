@@ -39,6 +39,7 @@ __all__ = [
     "OrchestrationConfig",
     "AgentConfig",
     "ServeConfig",
+    "ObservabilityConfig",
     "AgentFlowSchema",
     "OVERRIDABLE",
     "DEFAULT_RETRYABLE_ERRORS",
@@ -363,6 +364,15 @@ class ServeConfig(_Section):
         return value
 
 
+class ObservabilityConfig(_Section):
+    """`[observability]`: OpenTelemetry tracing (README "Observability")."""
+
+    tracing: bool = False
+    """Trace every dispatch (needs the `otel` extra). Also on when the standard OTEL exporter
+    variables are set (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    `OTEL_TRACES_EXPORTER`); `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn it off."""
+
+
 class AgentFlowSchema(_Section):
     """The sections of a whole agentflow.toml (`AgentFlowConfig` adds the validating constructors)."""
 
@@ -378,6 +388,8 @@ class AgentFlowSchema(_Section):
     """`[agents.NAME]` sections, in file order."""
     serve: ServeConfig = Field(default_factory=ServeConfig)
     """`[serve]`."""
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    """`[observability]`."""
 
     _source: str | None = PrivateAttr(None)
     _flows: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from actorflow.agent import Agent
 from actorflow.config.llm import LLMSettings
@@ -12,6 +13,7 @@ from actorflow.exceptions import ConfigError
 from actorflow.llm.chat import OnToken, chat, make_client
 from actorflow.llm.prompt import render_messages
 from actorflow.llm import tokens
+from actorflow import tracing
 
 __all__ = ["LLMAgent", "Secret", "read_api_key"]
 
@@ -88,7 +90,13 @@ class LLMAgent(Agent):
         messages = render_messages(settings, {key: state.get(key) for key in state.keys()})
         secret = self._api_key.reveal() if self._api_key else None
         on_token = self.on_token or tokens.token_sink.get()  # token_sink: set while the dispatch is streamed
-        reply = await chat(self._ensure_client(), settings, messages, on_token=on_token, secret=secret)
+        tracer = tracing.active()  # set up in this agent's process when tracing is on
+        if tracer is None:
+            reply = await chat(self._ensure_client(), settings, messages, on_token=on_token, secret=secret)
+        else:
+            with tracer.chat_span(settings.provider, settings.model, urlsplit(settings.base_url).hostname) as span:
+                reply = await chat(self._ensure_client(), settings, messages, on_token=on_token, secret=secret)
+                tracer.record_chat(span, reply.model, reply.usage)
         state.set(settings.output_key, reply.text)
         state.set_meta(f"{self.name}_model", settings.model)
         return AgentResult(state, usage=reply.usage)

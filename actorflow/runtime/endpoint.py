@@ -9,7 +9,9 @@ handler stops there. A synchronous handler cannot be interrupted in its thread, 
 must be recycled (killed and restarted by Ray) for the abandoned work to stop:
 - with `max_concurrency` 1 (a classic mailbox) nothing else can run on that process while the
   abandoned call holds it, so it is recycled at once; the calls queued behind it are retried
-  on the restarted process without using their retry budget;
+  on the restarted process without using their retry budget. A call abandoned while it still
+  waits in the mailbox (an older call of this supervisor is ahead of it) is only cancelled:
+  the process is busy with someone else's call and is left alone;
 - with more, other calls may be running there: the replica is *retired* — it takes no new
   calls, the calls already on it finish, then it is recycled.
 """
@@ -20,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -101,6 +103,8 @@ class _Replica:
     """It did not come back after a restart (restarts used up, or no node can host it)."""
     back: asyncio.Future | None = None
     """Set while the replica restarts: done when it answers again."""
+    sent: list[Any] = field(default_factory=list)
+    """Calls sent and not yet ended, oldest first (a one-at-a-time actor runs them in this order)."""
 
     @property
     def available(self) -> bool:
@@ -205,6 +209,7 @@ class AgentEndpoint:
         except Exception as err:  # the message cannot be sent, e.g. a value in the state does not pickle
             return failed("error", f"the message cannot be sent to the agent: {describe_error(err)}")
         timeout = self.config.timeout_seconds
+        replica.sent.append(ref)
         try:
             answer = ref if on_token is None else _streamed(ref, on_token)
             value = await (asyncio.wait_for(answer, timeout) if timeout else answer)
@@ -232,6 +237,8 @@ class AgentEndpoint:
         except ray.exceptions.RayError as err:
             verdict.value = False
             return failed("error", f"{type(err).__name__}: {_first_line(err)}")
+        finally:
+            replica.sent.remove(ref)
 
         if isinstance(value, Interrupt):  # no verdict: the breaker is not charged
             return Attempt("interrupted", time.perf_counter() - started, interrupt=value)
@@ -283,7 +290,8 @@ class AgentEndpoint:
         if self.is_async or self.config.max_restarts == 0:
             return
         if self.concurrency == 1:
-            self._recycle(replica)
+            if replica.sent and replica.sent[0] is ref:  # it is the call the process is running
+                self._recycle(replica)
         else:
             replica.retiring = True
 

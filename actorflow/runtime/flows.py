@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from actorflow import tracing
 from actorflow.config import AgentConfig, AgentFlowConfig
 from actorflow.events import AgentResult, Event, State, describe_error
 from actorflow.exceptions import AgentFailedError
@@ -95,10 +96,28 @@ class FlowEndpoint:
         self, message: Any, accept: Callable[[AgentResult], Awaitable[State]], *, parent: DispatchInvocation,
         step: str,
     ) -> Attempt:
+        """Run the sub-flow once. With tracing on (`message` carries `(traceparent, attempt)`),
+        the attempt is an `actorflow.agent` span made here, and the sub-flow's agents' spans are
+        its children."""
+        tracer = tracing.active() if len(message) > 2 else None
+        if tracer is None:
+            return await self._run(message[0], message[1], accept, parent, step)
+        span = tracer.start_agent(self.name, message[2])
+        try:
+            attempt = await self._run(message[0], message[1], accept, parent, step, tracer.traceparent(span))
+        except BaseException as err:
+            tracer.end(span, describe_error(err), "cancelled" if isinstance(err, asyncio.CancelledError) else "error")
+            raise
+        tracer.end(span, attempt.error.cause if attempt.error is not None else None, attempt.status)
+        return attempt
+
+    async def _run(
+        self, event: Event, state: State, accept: Callable[[AgentResult], Awaitable[State]],
+        parent: DispatchInvocation, step: str, trace: str | None = None,
+    ) -> Attempt:
         from actorflow.runtime.invocation import DispatchInvocation
         from actorflow.runtime.retry import RetryPolicy
 
-        event, state = message
         local = self.name.rsplit("/", 1)[-1]
         started = time.perf_counter()
         meta = {**state.meta, "parent_event_id": event.id, "session_id": event.session_id}
@@ -110,6 +129,7 @@ class FlowEndpoint:
             sub_event, self.settings, sub_state, endpoints=self.endpoints, callbacks=parent.callbacks,
             retry=RetryPolicy.from_config(self.settings), metrics=parent.metrics, not_found=parent.not_found,
             deadline=time.monotonic() + timeout, started=parent.started, sink=_qualified(parent.sink, local),
+            trace=trace,
             steps=parent.steps, step_prefix=f"{step}/",
         )
 

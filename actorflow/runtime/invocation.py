@@ -53,6 +53,7 @@ class DispatchInvocation:
         deadline: float,
         started: float | None = None,
         sink: Callable[[DispatchUpdate], None] | None = None,
+        trace: str | None = None,
         steps: StepLog | None = None,
         step_prefix: str = "",
     ) -> None:
@@ -74,6 +75,9 @@ class DispatchInvocation:
         # and is None otherwise (then nothing is built).
         self.started = time.perf_counter() if started is None else started
         self.sink = sink
+        self.trace = trace
+        """Tracing (actorflow/tracing.py): the `traceparent` of the span the agents' spans are
+        children of (the dispatch's, or a nested flow's agent span); None when tracing is off."""
         # Step replay (runtime/steps.py): a nested flow's invocation shares its parent's log
         # and prefixes its keys with the flow call's key.
         self.steps = StepLog() if steps is None else steps
@@ -168,11 +172,12 @@ class DispatchInvocation:
             started_at = started - self.started
             if self.sink is not None:
                 self.sink(DispatchUpdate("agent_started", self.event.id, started_at, agent))
+            message = (self.event, state) if self.trace is None else (self.event, state, (self.trace, number))
             try:
                 if getattr(endpoint, "nested", False):  # a nested flow (runtime/flows.py)
-                    attempt = await endpoint.attempt((self.event, state), accept, parent=self, step=key)
+                    attempt = await endpoint.attempt(message, accept, parent=self, step=key)
                 else:
-                    attempt = await endpoint.attempt((self.event, state), accept, self._token_sink(agent))
+                    attempt = await endpoint.attempt(message, accept, self._token_sink(agent))
             except asyncio.CancelledError:
                 elapsed = time.perf_counter() - started
                 reason = "cancelled: the dispatch ended before the agent answered"

@@ -19,11 +19,12 @@ Every dispatch this runner has in flight is in `active` (event id → future of 
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actorflow.config import OrchestrationConfig
@@ -33,7 +34,9 @@ from actorflow.runtime.durable import (
     RESUME_STEP, JournalKeeper, event_of, event_record, outcome_parts, replay_of, settings_of, settings_record,
 )
 from actorflow.runtime.steps import Replay
+from actorflow.runtime.streaming import iterate, iterate_async
 from actorflow.runtime.supervisor import DispatchOutcome
+from actorflow.updates import DispatchUpdate
 
 if TYPE_CHECKING:
     from actorflow.journal import DispatchRecord, Journal
@@ -74,7 +77,8 @@ class JournaledDispatches:
     # -- dispatching -------------------------------------------------------------------------
 
     def submit(
-        self, event: Event, settings: OrchestrationConfig | None, *, streamed: bool = False
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None, *,
+        streamed: bool = False,
     ) -> tuple[concurrent.futures.Future[DispatchOutcome], Any]:
         """The future outcome of dispatching `event` (see the module docstring), and the
         supervisor's streaming generator when `streamed` and the dispatch runs here (else None)."""
@@ -90,10 +94,10 @@ class JournaledDispatches:
                 lease_seconds=self.keeper.lease,
             )
             if created:
-                return future, self._run(event, settings, None, future, streamed)
+                return future, self._run(event, settings, None, future, streamed, traceparent)
             if record.status == "running" and (claimed := self.keeper.claim(event.id)) is not None:
                 return future, self._run(event_of(claimed.event), settings_of(claimed.settings), replay_of(claimed),
-                                         future, streamed)
+                                         future, streamed, traceparent)
             self._forget(event.id, future)
             if record.status == "running":
                 return self._watch(event.id), None
@@ -105,14 +109,14 @@ class JournaledDispatches:
 
     def _run(
         self, event: Event, settings: OrchestrationConfig | None, replay: Replay | None,
-        future: concurrent.futures.Future, streamed: bool,
+        future: concurrent.futures.Future, streamed: bool, traceparent: str | None = None,
     ) -> Any:
         """Send the dispatch to the supervisor; `future` settles when it ends."""
         runner = self.runner
         if streamed:
-            generator = runner._submit_stream_to(event, settings, replay)
+            generator = runner._submit_stream_to(event, settings, traceparent, replay)
             return generator  # settled by stream_ended()
-        ref = runner._submit(event, settings=settings, replay=replay)
+        ref = runner._submit(event, settings=settings, traceparent=traceparent, replay=replay)
 
         def ended(ray_future: concurrent.futures.Future) -> None:
             runner._done(ref)
@@ -124,6 +128,44 @@ class JournaledDispatches:
 
         ref.future().add_done_callback(ended)
         return None
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def stream(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None
+    ) -> Iterator[DispatchUpdate]:
+        """`runner.stream`: a dispatch that runs here streams; one that finished, or runs
+        elsewhere, yields only its `dispatch_finished`."""
+        runner = self.runner
+        future, generator = self.submit(event, settings, traceparent, streamed=True)
+        if generator is None:
+            result = runner._outcome(future, event, runner._wait_limit(settings)).result  # also of a failed one
+            yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
+            return
+
+        def ended() -> None:
+            runner._done(generator.completed())
+            self.stream_ended(event.id, future)
+
+        yield from iterate(generator, ended)
+
+    async def stream_async(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None
+    ) -> AsyncIterator[DispatchUpdate]:
+        """`runner.stream_async`, as `stream`."""
+        runner = self.runner
+        future, generator = await asyncio.to_thread(self.submit, event, settings, traceparent, streamed=True)
+        if generator is None:
+            outcome = await asyncio.to_thread(runner._outcome, future, event, runner._wait_limit(settings))
+            yield DispatchUpdate("dispatch_finished", event.id, outcome.result.duration, result=outcome.result)
+            return
+
+        def ended() -> None:
+            runner._done(generator.completed())
+            threading.Thread(target=self.stream_ended, args=(event.id, future), daemon=True).start()
+
+        async for update in iterate_async(generator, ended):
+            yield update
 
     def stream_ended(self, event_id: str, future: concurrent.futures.Future) -> None:
         """A streamed dispatch's generator ended: settle its joiners from the journal. (A stream
@@ -215,8 +257,8 @@ class JournaledDispatches:
         except concurrent.futures.TimeoutError as err:
             raise DispatchTimeoutError(f"dispatch {event_id} did not end within {timeout}s") from err
 
-    def resume(self, event_id: str, data: Mapping[str, Any]) -> concurrent.futures.Future[DispatchOutcome]:
-        """Claim the interrupted dispatch and run it on with `data`; the future of its outcome."""
+    def resume(self, event_id: str, data: Mapping[str, Any]) -> DispatchOutcome:
+        """Claim the interrupted dispatch and run it on with `data`; its outcome."""
         future: concurrent.futures.Future[DispatchOutcome] = concurrent.futures.Future()
         with self._lock:
             if event_id in self.active:
@@ -238,7 +280,7 @@ class JournaledDispatches:
         except BaseException:
             self._forget(event_id, future)
             raise
-        return future
+        return future.result()
 
 
 def _recorded(record: DispatchRecord) -> DispatchOutcome:

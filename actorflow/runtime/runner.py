@@ -19,9 +19,10 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+from actorflow import tracing
 from actorflow.config import AgentConfig, AgentFlowConfig, OrchestrationConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
-from actorflow.exceptions import ActorflowError, DispatchNotFoundError, DispatchNotResumableError, DispatchTimeoutError
+from actorflow.exceptions import ActorflowError, DispatchTimeoutError
 from actorflow.hooks import Callback, CallbackRegistry, Hook
 from actorflow.runtime.agent_actor import AgentActor, is_async_handler
 from actorflow.llm.agent import llm_handlers
@@ -29,6 +30,7 @@ from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.flows import flow_agents, flow_plans
 from actorflow.runtime.journaled import JournaledDispatches, settle as _settle
+from actorflow.runtime.paused import PausedDispatches
 from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
@@ -84,6 +86,10 @@ class Runner:
         self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
         self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
         self._journaled: JournaledDispatches | None = None  # with [runtime] journal, from start()
+        # Tracing (actorflow/tracing.py), decided at start(): on or off for every actor this
+        # runner starts, and the driver's OTEL_* variables each of them gets (runtime_env).
+        self._traced = False
+        self._actor_env: dict[str, Any] = {}
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
@@ -170,6 +176,11 @@ class Runner:
         journal = None
         try:
             journal = self._open_journal()  # a bad journal fails here, before anything starts
+            self._traced = tracing.requested(self._config.observability.tracing)
+            if self._traced:
+                tracing.require_extra()  # a clear ConfigError here, not a failed actor later
+            otel = tracing.otel_env()
+            self._actor_env = {"runtime_env": {"env_vars": otel}} if otel else {}
             self._connect_ray(log_to_driver)
         except BaseException:
             if journal is not None:
@@ -282,8 +293,10 @@ class Runner:
         if cfg.resources:
             options["resources"] = dict(cfg.resources)
         options.update(scheduling_options(cfg))
+        options.update(self._actor_env)
         return [
-            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(name, handler, concurrency)
+            AgentActor.options(name=f"af-{self._id}-{name.replace('/', '.')}-{replica}", **options).remote(
+                name, handler, concurrency, self._traced)
             for replica in range(cfg.replicas)
         ]
 
@@ -300,8 +313,8 @@ class Runner:
             flows = flow_plans(self._nested_flows()) or None
         return SupervisorActor.options(
             name=f"af-{self._id}-supervisor-{slot}-{generation}", max_concurrency=SUPERVISOR_IN_FLIGHT,
-            **supervisor_options(self._config.runtime.supervisors),
-        ).remote(self._config, pools, callbacks, flows=flows)
+            **supervisor_options(self._config.runtime.supervisors), **self._actor_env,
+        ).remote(self._config, pools, callbacks, flows=flows, traced=self._traced)
 
     def _create_supervisor(self, slot: int) -> Any:
         supervisor = self._launch_supervisor(slot)
@@ -313,15 +326,17 @@ class Runner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def dispatch(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    def dispatch(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """Run the orchestration for `event` and wait for it. Raises on failure (`err.result`).
 
-        `overrides` (the keywords of `from_config`) change the orchestration of this event only."""
+        `overrides` (the keywords of `from_config`) change the orchestration of this event only.
+        `traceparent` (a W3C trace context, e.g. an HTTP request's header): with tracing on, the
+        dispatch span is its child."""
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            future, _ = self._journaled.submit(event, settings)
+            future, _ = self._journaled.submit(event, settings, traceparent)
             return _unwrap(self._outcome(future, event, self._wait_limit(settings)))
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = ray.get(ref, timeout=self._wait_limit(settings))
         except BaseException as err:
@@ -330,17 +345,17 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    async def dispatch_async(self, event: Event, /, **overrides: Any) -> DispatchResult:
+    async def dispatch_async(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            future, _ = await asyncio.to_thread(self._journaled.submit, event, settings)
+            future, _ = await asyncio.to_thread(self._journaled.submit, event, settings, traceparent)
             try:
                 outcome = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_limit(settings))
             except asyncio.TimeoutError as err:
                 raise self._translate(GetTimeoutError(str(err)), event) from err
             return _unwrap(outcome)
-        ref = self._submit(event, settings=settings)
+        ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = await asyncio.wait_for(ref, self._wait_limit(settings))
         except asyncio.TimeoutError as err:
@@ -351,16 +366,18 @@ class Runner:
             self._done(ref)
         return _unwrap(outcome)
 
-    def emit(self, event: Event, /, **overrides: Any) -> concurrent.futures.Future[DispatchResult]:
+    def emit(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> concurrent.futures.Future[DispatchResult]:
         """Start a dispatch without waiting; the future resolves to the DispatchResult (or raises).
         An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
         settings = self._settings_for(event, overrides)
         if self._journaled is not None:
-            outcome, _ = self._journaled.submit(event, settings)
+            outcome, _ = self._journaled.submit(event, settings, traceparent)
             outcome.add_done_callback(lambda done: _settle_unwrapped(future, done))
             return future
-        ref = self._submit(event, future, settings=settings)
+        ref = self._submit(event, future, settings=settings, traceparent=traceparent)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
             self._done(ref, future)
@@ -374,65 +391,39 @@ class Runner:
 
     # -- streaming (DESIGN "Streaming a dispatch"; transport: runtime/streaming.py) -----------
 
-    def stream(self, event: Event, /, **overrides: Any) -> Iterator[DispatchUpdate]:
+    def stream(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> Iterator[DispatchUpdate]:
         """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
         last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
         if self._journaled is not None:
-            return self._stream_journaled(event, overrides)
-        generator = self._submit_stream(event, overrides)
+            return self._journaled.stream(event, self._settings_for(event, overrides), traceparent)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate(generator, lambda: self._done(generator.completed()))
 
-    def stream_async(self, event: Event, /, **overrides: Any) -> AsyncIterator[DispatchUpdate]:
+    def stream_async(
+        self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
+    ) -> AsyncIterator[DispatchUpdate]:
         """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
         if self._journaled is not None:
-            return self._stream_journaled_async(event, overrides)
-        generator = self._submit_stream(event, overrides)
+            return self._journaled.stream_async(event, self._settings_for(event, overrides), traceparent)
+        generator = self._submit_stream(event, overrides, traceparent)
         return iterate_async(generator, lambda: self._done(generator.completed()))
 
-    def _submit_stream(self, event: Event, overrides: dict[str, Any]) -> Any:
-        return self._submit_stream_to(event, self._settings_for(event, overrides))
+    def _submit_stream(self, event: Event, overrides: dict[str, Any], traceparent: str | None = None) -> Any:
+        return self._submit_stream_to(event, self._settings_for(event, overrides), traceparent)
 
-    def _submit_stream_to(self, event: Event, settings: OrchestrationConfig | None, replay: Replay | None = None) -> Any:
+    def _submit_stream_to(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None,
+        replay: Replay | None = None,
+    ) -> Any:
         supervisor = self._live_supervisor(self._slot(event))
+        args = (event, settings, traceparent) if traceparent is not None and self._traced else (event, settings)
+        if replay is not None:
+            args = (event, settings, traceparent if self._traced else None, replay)
         with self._lock:
             self._require_started()
-            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(event, settings, replay)
+            generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(*args)
             self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
-
-    def _stream_journaled(self, event: Event, overrides: dict[str, Any]) -> Iterator[DispatchUpdate]:
-        """`stream` with a journal: a dispatch that runs here streams; one that finished, or runs
-        elsewhere, yields only its `dispatch_finished`."""
-        settings = self._settings_for(event, overrides)
-        journaled = self._journaled
-        future, generator = journaled.submit(event, settings, streamed=True)
-        if generator is None:
-            result = _result_of(self._outcome(future, event, self._wait_limit(settings)))
-            yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
-            return
-
-        def ended() -> None:
-            self._done(generator.completed())
-            journaled.stream_ended(event.id, future)
-
-        yield from iterate(generator, ended)
-
-    async def _stream_journaled_async(self, event: Event, overrides: dict[str, Any]) -> AsyncIterator[DispatchUpdate]:
-        settings = self._settings_for(event, overrides)
-        journaled = self._journaled
-        future, generator = await asyncio.to_thread(journaled.submit, event, settings, streamed=True)
-        if generator is None:
-            outcome = await asyncio.to_thread(self._outcome, future, event, self._wait_limit(settings))
-            result = _result_of(outcome)
-            yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
-            return
-
-        def ended() -> None:
-            self._done(generator.completed())
-            threading.Thread(target=journaled.stream_ended, args=(event.id, future), daemon=True).start()
-
-        async for update in iterate_async(generator, ended):
-            yield update
 
     def _outcome(self, future: concurrent.futures.Future, event: Event, limit: float) -> DispatchOutcome:
         try:
@@ -445,34 +436,19 @@ class Runner:
     def result(self, event_id: str) -> DispatchResult | None:
         """The recorded result of the dispatch of `event_id` (finished or interrupted), else None.
         Without a journal only interrupted dispatches are known (in memory)."""
-        self._require_started()
-        if self._journaled is not None:
-            return self._journaled.result(event_id)
-        return self._paused().get(event_id)
+        return self._durable().result(event_id)
 
     def pending(self) -> list[str]:
         """Event ids of the unfinished dispatches: running (in any runner on the journal) or
         interrupted. Without a journal: the interrupted ones this runner holds in memory."""
-        self._require_started()
-        if self._journaled is not None:
-            return self._journaled.pending()
-        return list(self._paused())
+        return self._durable().pending()
 
     def wait(self, event_id: str, timeout: float | None = None) -> DispatchResult:
         """Wait for the dispatch of `event_id` to end (here, or in another runner on the journal)
         and return its result like `dispatch` (a failed one raises, with `err.result`; an
         interrupted one returns). `DispatchTimeoutError` after `timeout` seconds;
         `DispatchNotFoundError` for an unknown id. Without a journal: interrupted ones only."""
-        self._require_started()
-        if self._journaled is not None:
-            return _unwrap(self._journaled.wait(event_id, timeout))
-        paused = self._paused()
-        if event_id not in paused:
-            raise DispatchNotFoundError(
-                f"no interrupted dispatch {event_id!r} in this runner (without a journal only interrupted "
-                "dispatches are kept)", event_id=event_id,
-            )
-        return paused[event_id]
+        return _unwrap(self._durable().wait(event_id, timeout))
 
     def resume(self, event_id: str, data: dict[str, Any] | None = None) -> DispatchResult:
         """Run the interrupted agent of dispatch `event_id` again with `data` merged into its
@@ -482,33 +458,12 @@ class Runner:
         or is running."""
         if data is not None and not isinstance(data, dict):
             raise TypeError(f"resume data must be a dict, got {type(data).__name__}")
-        self._require_started()
-        if self._journaled is not None:
-            future = self._journaled.resume(event_id, data or {})
-            return _unwrap(future.result())
-        seen_running = False
-        for slot in range(self._config.runtime.supervisors):
-            try:
-                outcome = ray.get(self._live_supervisor(slot).resume.remote(event_id, data or {}))
-            except RayError as err:
-                raise self._translate(err, Event("resume", id=event_id)) from err
-            if isinstance(outcome, DispatchOutcome):
-                return _unwrap(outcome)
-            seen_running = seen_running or outcome == "running"
-        if seen_running:
-            raise DispatchNotResumableError(f"dispatch {event_id!r} is being resumed already", event_id=event_id,
-                                            status="running")
-        raise DispatchNotFoundError(
-            f"no interrupted dispatch {event_id!r} in this runner (without a journal, interrupts live in "
-            "the runner's memory)", event_id=event_id,
-        )
+        return _unwrap(self._durable().resume(event_id, data or {}))
 
-    def _paused(self) -> dict[str, DispatchResult]:
-        """The interrupted dispatches the supervisors hold in memory (no journal)."""
-        merged: dict[str, DispatchResult] = {}
-        for paused in self._ask("paused_results"):
-            merged.update(paused)
-        return merged
+    def _durable(self) -> JournaledDispatches | PausedDispatches:
+        """Where interrupted (and, with a journal, all) dispatches are known."""
+        self._require_started()
+        return self._journaled or PausedDispatches(self)
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
@@ -550,7 +505,7 @@ class Runner:
 
     def _submit(
         self, event: Event, future: concurrent.futures.Future | None = None,
-        settings: OrchestrationConfig | None = None, replay: Replay | None = None,
+        settings: OrchestrationConfig | None = None, traceparent: str | None = None, replay: Replay | None = None,
     ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
@@ -558,7 +513,9 @@ class Runner:
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
             if replay is not None:
-                ref = supervisor.dispatch.remote(event, settings, replay=replay)
+                ref = supervisor.dispatch.remote(event, settings, traceparent if self._traced else None, replay=replay)
+            elif traceparent is not None and self._traced:  # else the message stays as it was
+                ref = supervisor.dispatch.remote(event, settings, traceparent)
             elif settings is None:
                 ref = supervisor.dispatch.remote(event)
             else:
@@ -667,6 +624,8 @@ class Runner:
             pools = list(self._pools.values())
         if ray.is_initialized():  # else ray.wait would start a local Ray just to wait on nothing
             stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
+            if self._traced:  # the supervisors' buffered spans are exported before they are killed
+                stops += [supervisor.flush.remote() for supervisor in self._supervisors]
             try:
                 if stops:
                     ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)
@@ -700,11 +659,6 @@ def _unwrap(outcome: DispatchOutcome) -> DispatchResult:
     except AttributeError:
         pass
     raise error
-
-
-def _result_of(outcome: DispatchOutcome) -> DispatchResult:
-    """The result, also of a failed dispatch (what a stream's dispatch_finished carries)."""
-    return outcome.result
 
 
 def _settle_unwrapped(future: concurrent.futures.Future, done: concurrent.futures.Future) -> None:

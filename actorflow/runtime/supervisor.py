@@ -27,6 +27,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
+from actorflow import tracing
 from actorflow.config import AgentFlowConfig, OrchestrationConfig
 from actorflow.events import DispatchResult, Event, State, describe_error, names, rebuild_dispatch_result
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
@@ -82,9 +83,11 @@ class SupervisorCore:
 
     def __init__(
         self, config: AgentFlowConfig, agents: dict[str, AgentActors], callbacks: CallbackRegistry,
-        flows: dict[str, FlowPlan] | None = None,
+        flows: dict[str, FlowPlan] | None = None, traced: bool = False,
     ) -> None:
         self.config = config
+        self.tracing = tracing.setup() if traced else None
+        """This process's spans (actorflow/tracing.py); None when tracing is off."""
         self.settings = config.orchestration
         self.spec = mode_spec(self.settings.mode)
         self.retry = RetryPolicy.from_config(self.settings)
@@ -156,16 +159,24 @@ class SupervisorCore:
             )
         return entries
 
+    def flush(self) -> None:
+        """Export the spans still buffered (the runner calls it before removing this actor)."""
+        tracing.flush()
+
     def metrics_text(self) -> str:
         return self.metrics.render({name: e.breaker.state for name, e in self.endpoints.items()})
 
     # -- the dispatch ------------------------------------------------------------------------
 
-    async def dispatch_stream(self, event: Event, settings: OrchestrationConfig | None = None,
-                              replay: Replay | None = None):
+    async def dispatch_stream(
+        self, event: Event, settings: OrchestrationConfig | None = None, traceparent: str | None = None,
+        replay: Replay | None = None,
+    ):
         """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py);
         called with .options(num_returns="streaming")."""
-        dispatch = self.dispatch if replay is None else functools.partial(self.dispatch, replay=replay)
+        dispatch = self.dispatch
+        if traceparent is not None or replay is not None:
+            dispatch = functools.partial(self.dispatch, traceparent=traceparent, replay=replay)
         async for update in stream_dispatch(dispatch, event, settings):
             yield update
 
@@ -173,13 +184,16 @@ class SupervisorCore:
         self,
         event: Event,
         settings: OrchestrationConfig | None = None,
+        traceparent: str | None = None,
         *,
         sink: Callable[[DispatchUpdate], None] | None = None,
         replay: Replay | None = None,
     ) -> DispatchOutcome:
         """Run `event` through the pattern of `settings` (a per-event override the runner
         validated), else of the file; `sink` takes the updates of a streamed dispatch; `replay`
-        holds the finished steps of a recovered or resumed dispatch."""
+        holds the finished steps of a recovered or resumed dispatch. With tracing on, the
+        dispatch is an `actorflow.dispatch` span, a child of `traceparent` (W3C) when the caller
+        sent one."""
         override = settings
         spec, retry = self.spec, self.retry
         if settings is None:
@@ -192,10 +206,12 @@ class SupervisorCore:
         # values in place here (agents get pickled copies), so only then is the state deep-copied.
         data = copy.deepcopy(dict(event.data)) if self.callbacks else dict(event.data)
         state = State(data, dict(event.metadata))
+        tracer = self.tracing
+        span = None if tracer is None else tracer.start_dispatch(event, mode, traceparent)
         inv = DispatchInvocation(
             event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
-            started=started, sink=sink,
+            started=started, sink=sink, trace=None if span is None else tracer.traceparent(span),
             steps=StepLog(replay, self._step_writer(event.id) if self.journal is not None else None),
         )
         outcome: PatternOutcome | None = None
@@ -217,7 +233,7 @@ class SupervisorCore:
         except Exception as err:
             error = err
         except BaseException:  # cancelled (a streaming consumer went away)
-            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            self._cancelled(mode, started, span)
             raise
 
         # without a journal an interrupted dispatch's steps stay here, safe from the callbacks below
@@ -228,7 +244,7 @@ class SupervisorCore:
         except Exception as err:
             error = error or err
         except BaseException:
-            self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+            self._cancelled(mode, started, span)
             raise
         iterations = [run.iteration for run in inv.runs if run.iteration is not None]
         result = DispatchResult(
@@ -246,6 +262,10 @@ class SupervisorCore:
             interrupted=interrupt is not None,
             interrupt=interrupt.describe() if interrupt is not None else None,
         )
+        if span is not None:
+            result.trace_id = tracer.trace_id(span)
+            result.state.set_meta("trace_id", result.trace_id)
+            tracer.end(span, result.error)
         if self.journal is not None:
             result, error = await self._record_end(result, error, interrupt)
         elif interrupt is not None:
@@ -256,6 +276,11 @@ class SupervisorCore:
             if (endpoint := self.endpoints.get(agent)) is not None:
                 self.metrics.circuit(agent, endpoint.breaker.state)
         return DispatchOutcome(result, _portable(error))
+
+    def _cancelled(self, mode: str, started: float, span: Any) -> None:
+        self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
+        if span is not None:
+            self.tracing.end(span, "cancelled")
 
     # -- interrupts and the journal ----------------------------------------------------------
 

@@ -27,7 +27,7 @@ from ray.exceptions import RayActorError
 from ray.serve import Application
 from starlette.exceptions import HTTPException
 
-from actorflow import __version__
+from actorflow import __version__, tracing
 from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import Event
 from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullError
@@ -289,7 +289,7 @@ class ActorflowIngress:
     async def _dispatch(self, request: Request, runner: Runner) -> Response:
         event, overrides = await self._admit(request)
         try:
-            result = await runner.dispatch_async(event, **overrides)
+            result = await runner.dispatch_async(event, traceparent=request.headers.get("traceparent"), **overrides)
         except ActorflowError as err:
             if self._draining and err.result is None:  # raced the drain to a stopping runner
                 raise RequestError(503, "Draining", _DRAINING) from err
@@ -323,7 +323,7 @@ class ActorflowIngress:
     async def _stream(self, request: Request, runner: Runner) -> Response:
         event, overrides = await self._admit(request)
         try:
-            updates = await open_stream(runner, event, overrides)
+            updates = await open_stream(runner, event, overrides, request.headers.get("traceparent"))
         except BaseException:
             self._dispatch_ended()
             raise
@@ -421,6 +421,7 @@ def application(config: AgentFlowConfig, *, drain: Any = None, flows: Any = None
     `config` under `/v1/flows/{name}/…` (`config` is the first flow and keeps `/v1/dispatch`).
     """
     settings = config.serve
+    otel = tracing.otel_env()  # the replicas' runners hand them on to their actors
     return ActorflowIngress.options(
         num_replicas=settings.num_replicas,
         # The app enforces max_ongoing_requests itself (503 JSON); Serve's limit leaves room
@@ -428,6 +429,7 @@ def application(config: AgentFlowConfig, *, drain: Any = None, flows: Any = None
         max_ongoing_requests=settings.max_ongoing_requests + _SERVE_HEADROOM,
         max_queued_requests=_SERVE_HEADROOM,
         graceful_shutdown_timeout_s=config.orchestration.timeout_seconds + _SHUTDOWN_GRACE_SECONDS,
+        **({"ray_actor_options": {"runtime_env": {"env_vars": otel}}} if otel else {}),
     ).bind(config, drain, list(flows) if flows else None)
 
 

@@ -106,6 +106,8 @@ class DispatchResponse(_Body):
     iterations: int | None
     completion_reason: str | None
     error: str | None
+    trace_id: str | None = None
+    """The dispatch's OpenTelemetry trace id (32 hex digits) when tracing is on."""
     interrupted: bool = False
     """True when a handler raised `Interrupt`: resume with POST /v1/dispatches/{event_id}/resume."""
     interrupt: dict[str, Any] | None = None

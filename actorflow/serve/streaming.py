@@ -26,10 +26,13 @@ from actorflow.updates import DispatchUpdate
 __all__ = ["open_stream", "sse_response"]
 
 
-async def open_stream(runner: Any, event: Event, overrides: dict[str, Any] | None = None) -> AsyncIterator[DispatchUpdate]:
-    """Start streaming `event` (with orchestration `overrides`); raise `RequestError` if it
-    failed before any agent started. An invalid override raises `ConfigError` here (422)."""
-    updates = runner.stream_async(event, **(overrides or {}))
+async def open_stream(
+    runner: Any, event: Event, overrides: dict[str, Any] | None = None, traceparent: str | None = None
+) -> AsyncIterator[DispatchUpdate]:
+    """Start streaming `event` (with orchestration `overrides`, under the caller's W3C
+    `traceparent`); raise `RequestError` if it failed before any agent started. An invalid
+    override raises `ConfigError` here (422)."""
+    updates = runner.stream_async(event, traceparent=traceparent, **(overrides or {}))
     head: list[DispatchUpdate] = []
     try:
         async for update in updates:
