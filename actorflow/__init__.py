@@ -25,6 +25,7 @@ from actorflow.exceptions import (
     MergeConflictError,
 )
 from actorflow.hooks import CallbackArgs, Hook
+from actorflow.interrupts import Interrupt
 from actorflow.updates import DispatchUpdate
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "DispatchResult",
     "AgentRun",
     "DispatchUpdate",
+    "Interrupt",
     "load_config",
     "AgentFlowConfig",
     "ActorflowError",

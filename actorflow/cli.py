@@ -1,7 +1,8 @@
-"""The `actorflow` command: run, validate, visualize, serve and bench agentflow.toml systems.
+"""The `actorflow` command: run, resume, validate, visualize, serve and bench agentflow.toml systems.
 
-The only module that configures logging or prints. Exit status: 0 ok, 1 the dispatch (or the
-runtime) failed, 2 a usage or configuration error.
+The only module that configures logging or prints. Exit status: 0 ok (an interrupted dispatch
+too: it waits for `actorflow resume`), 1 the dispatch (or the runtime) failed, 2 a usage or
+configuration error (a journal that cannot be opened included).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 
 from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import DispatchResult, Event, describe_error
-from actorflow.exceptions import ActorflowError, ConfigError
+from actorflow.exceptions import (
+    ActorflowError,
+    ConfigError,
+    DispatchNotFoundError,
+    DispatchNotResumableError,
+    JournalError,
+)
 from actorflow.patterns import mode_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -46,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, UsageError) as err:
+    except (ConfigError, UsageError, JournalError) as err:
         print(f"actorflow: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ActorflowError as err:
@@ -61,11 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if args.address:
-        config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"address": args.address})})
+    config = _with_runtime(_load(args), address=args.address, journal=args.journal)
     check_handlers(config)
-    event = Event(_target(args.target, config), _data(args), _meta(args.meta))
+    event = Event(_target(args.target, config), _data(args), _meta(args.meta), id=args.event_id)
     if args.visualize:
         _visualize(config, _visualize_dir(args), quiet=args.json)
 
@@ -93,6 +98,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.stream:
         return EXIT_OK
+    if result is not None and result.interrupted:
+        print(json.dumps(result.to_dict(), default=str) if args.json else summary(result))
+        print(f"actorflow: {_resume_hint(result, args, config)}", file=sys.stderr)
+        return EXIT_OK
     if error is None and result is not None and not result.ok:  # watched live: the failure is in the result
         print(summary(result))
         print(f"actorflow: dispatch failed: {result.error}", file=sys.stderr)
@@ -106,6 +115,111 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"actorflow: dispatch failed: {describe_error(error)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume one interrupted dispatch (`--event-id`, `--data`), or finish every unfinished one."""
+    config = _with_runtime(_load(args), address=args.address, journal=args.journal, check=False)
+    if not config.runtime.journal:
+        raise UsageError("resume needs a journal: give --journal URL or set [runtime] journal in the file")
+    if (args.data or args.data_file) and not args.event_id:
+        raise UsageError("--data answers one interrupt: give the --event-id of the interrupted dispatch too")
+    data = _data(args) if args.data or args.data_file else None
+    todo = _unfinished(config.runtime.journal, args.event_id, data is not None)  # before Ray starts
+    if not todo:
+        print(f"actorflow: the journal {_shown(config.runtime.journal)} holds no unfinished dispatch", file=sys.stderr)
+        return EXIT_OK
+    check_handlers(config)
+
+    from actorflow.runtime.runner import Runner
+
+    logging.getLogger().setLevel(config.runtime.log_level.upper())
+    runner = Runner(config)
+    outcomes: list[tuple[str, DispatchResult | None, ActorflowError | None]] = []
+    try:
+        runner.start(log_to_driver=not args.json)  # takes over the dispatches whose runner died
+        for event_id, status in todo:
+            if status == "running":  # its runner died (start() takes it over) or still runs: wait
+                outcomes.append((event_id, *_outcome(runner.wait, event_id)))
+            elif args.event_id:
+                outcomes.append((event_id, *_outcome(runner.resume, event_id, data)))
+            else:  # an interrupt waits for a person's answer: listed, not rerun
+                outcomes.append((event_id, runner.result(event_id), None))
+    finally:
+        runner.stop()
+
+    failed = False
+    for event_id, result, error in outcomes:
+        if result is not None:
+            print(json.dumps(result.to_dict(), default=str) if args.json else summary(result), flush=True)
+            if result.interrupted:
+                print(f"actorflow: {_resume_hint(result, args, config)}", file=sys.stderr)
+        if error is not None or (result is not None and not result.ok and not result.interrupted):
+            failed = True
+            why = describe_error(error) if error is not None else result.error
+            print(f"actorflow: dispatch {event_id} failed: {why}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _unfinished(url: str, event_id: str | None, answering: bool) -> list[tuple[str, str]]:
+    """(event id, status) of what `resume` is to do, read from the journal before any runner
+    takes a dispatch over. An unknown, finished (or, with --data, running) id is an error."""
+    from actorflow.journal import open_journal
+
+    journal = open_journal(url)
+    try:
+        if event_id is None:
+            return [(record.event_id, record.status) for record in journal.unfinished()]
+        record = journal.load(event_id)
+    finally:
+        journal.close()
+    if record is None:
+        raise DispatchNotFoundError(f"the journal {_shown(url)} has no dispatch {event_id!r}", event_id=event_id)
+    if record.status == "finished" or (answering and record.status == "running"):
+        raise DispatchNotResumableError(
+            f"dispatch {event_id!r} cannot be resumed: it is {record.status} (only an interrupted dispatch can)",
+            event_id=event_id, status=record.status,
+        )
+    return [(event_id, record.status)]
+
+
+def _outcome(call: Any, *args: Any) -> tuple[DispatchResult | None, ActorflowError | None]:
+    """(result, None) or, when the dispatch failed, (its partial result, the error)."""
+    try:
+        return call(*args), None
+    except ActorflowError as err:
+        return err.result, err
+
+
+def _resume_hint(result: DispatchResult, args: argparse.Namespace, config: AgentFlowConfig) -> str:
+    interrupt = result.interrupt or {}
+    what = f"dispatch {result.event_id} is interrupted by agent {interrupt.get('agent')}: {interrupt.get('reason')}"
+    if not config.runtime.journal:
+        return f"{what} (no journal: it cannot be resumed once this process exits; use --journal URL)"
+    return (f"{what}; answer it with: actorflow resume {args.config} --journal '{_shown(config.runtime.journal)}' "
+            f"--event-id {result.event_id} --data '{{...}}'")
+
+
+def _with_runtime(
+    config: AgentFlowConfig, *, address: str | None, journal: str | None, check: bool = True
+) -> AgentFlowConfig:
+    """`--address` and `--journal` over `[runtime]`. With `check`, the journal is opened here
+    once, so a bad one is a set-up error (exit 2) before Ray starts."""
+    updates = {key: value for key, value in (("address", address), ("journal", journal)) if value}
+    if updates:
+        config = config.model_copy(update={"runtime": config.runtime.model_copy(update=updates)})
+    url = config.runtime.journal
+    if url and check:
+        from actorflow.journal import open_journal
+
+        open_journal(url).close()
+    return config
+
+
+def _shown(url: str) -> str:
+    from actorflow.journal import redact_url
+
+    return redact_url(url)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -127,6 +241,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config, *more = load_flows(args.config, env=args.env)  # several files or a directory: several flows
     if args.api_key_env:
         config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": args.api_key_env})})
+    if args.journal and more:
+        raise UsageError("--journal serves one flow: with several, set [runtime] journal in each flow's file")
+    config = _with_runtime(config, address=None, journal=args.journal)
     for flow in (config, *more):
         check_handlers(flow)
     from actorflow.serve import serving, wait_for_shutdown_signal  # imports Ray Serve
@@ -135,6 +252,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with serving(config, host=args.host, port=args.port, flows=more) as url:
         print(f"actorflow: serving {config.source} ({config.orchestration.mode} mode) at {url}", flush=True)
         print(f"  POST {url}/v1/dispatch   GET {url}/v1/agents  {url}/v1/health  {url}/metrics  {url}/docs", flush=True)
+        if config.runtime.journal:
+            print(f"  journal {_shown(config.runtime.journal)}: GET {url}/v1/dispatches/ID  "
+                  f"POST {url}/v1/dispatches/ID/resume", flush=True)
         for flow in (config, *more) if more else ():
             print(f"  POST {url}/v1/flows/{flow_name(flow)}/dispatch   ({flow.source})", flush=True)
         name = wait_for_shutdown_signal()
@@ -264,8 +384,9 @@ def _meta(pairs: list[str]) -> dict[str, str]:
 
 def summary(result: DispatchResult) -> str:
     """A readable account of a dispatch: each agent run, then the final state."""
+    outcome = "INTERRUPTED" if result.interrupted else "ok" if result.ok else "FAILED"
     lines = [
-        f"{'ok' if result.ok else 'FAILED'}: {result.mode} dispatch of event {result.event_id} "
+        f"{outcome}: {result.mode} dispatch of event {result.event_id} "
         f"in {result.duration * 1000:.1f} ms",
         f"  {'agent':<20} {'status':<13} {'ms':>9}  attempt  detail",
     ]
@@ -282,6 +403,9 @@ def summary(result: DispatchResult) -> str:
         lines.append(f"iterations: {result.iterations} ({result.completion_reason})")
     if result.failed_agents:
         lines.append(f"failed agents: {', '.join(result.failed_agents)}")
+    if result.interrupted and result.interrupt:
+        i = result.interrupt
+        lines.append(f"interrupted by {i.get('agent')}: {i.get('reason')}; payload: {json.dumps(i.get('payload'), default=str)}")
     lines.append("final state:")
     lines.append(json.dumps(result.state.to_dict(), indent=2, default=str, sort_keys=True))
     return "\n".join(lines)
@@ -338,6 +462,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-file", help="file holding the event data as a JSON object")
     run.add_argument("--meta", action="append", default=[], metavar="K=V", help="event metadata (repeatable)")
     run.add_argument("--address", help="Ray cluster address to join (default: embedded local Ray)")
+    run.add_argument("--journal", metavar="URL", help="record the dispatch in this journal: sqlite:///path.db or "
+                     "postgresql://user@host/db (default: [runtime] journal)")
+    run.add_argument("--event-id", metavar="ID", help="the event's id (default: a new UUID); with a journal, an id "
+                     "that already finished returns its recorded result and runs nothing")
     run.add_argument("--json", action="store_true", help="print only the DispatchResult JSON on stdout")
     run.add_argument("--stream", action="store_true",
                      help="print each update (agent started/finished, tokens) as a line while it runs (--json: JSON lines)")
@@ -346,6 +474,18 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: --visualize-output)")
     run.add_argument("--visualize-output", default="diagrams", metavar="DIR")
     run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="resume an interrupted dispatch (--event-id, --data), or finish every "
+                            "unfinished dispatch of a journal")
+    with_config(resume)
+    resume.add_argument("--journal", metavar="URL", help="the journal (default: [runtime] journal)")
+    resume.add_argument("--event-id", metavar="ID", help="the interrupted dispatch to resume (default: every "
+                        "unfinished one: running ones are finished, interrupted ones listed)")
+    resume.add_argument("--data", help="the answer to the interrupt, a JSON object merged into the agent's input data")
+    resume.add_argument("--data-file", help="file holding --data")
+    resume.add_argument("--address", help="Ray cluster address to join (default: embedded local Ray)")
+    resume.add_argument("--json", action="store_true", help="print only each DispatchResult as a JSON line on stdout")
+    resume.set_defaults(func=cmd_resume)
 
     validate = sub.add_parser("validate", help="check a configuration and its handlers without running anything")
     with_config(validate)
@@ -364,6 +504,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument(
         "--api-key-env", metavar="VAR", help="require 'Authorization: Bearer $VAR' (default: [serve] api_key_env)"
     )
+    serve_cmd.add_argument("--journal", metavar="URL", help="record dispatches in this journal and serve "
+                           "/v1/dispatches/ID (default: [runtime] journal)")
     serve_cmd.set_defaults(func=cmd_serve)
 
     # `actorflow bench ARGS` is `python -m benchmarks ARGS` (see main); listed here for --help.

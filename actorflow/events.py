@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 __all__ = ["Event", "State", "AgentResult", "AgentRun", "DispatchResult", "RunStatus"]
 
-RunStatus = Literal["ok", "error", "timeout", "circuit_open", "skipped", "cancelled"]
+RunStatus = Literal["ok", "error", "timeout", "circuit_open", "skipped", "cancelled", "interrupted"]
 
 
 def _utcnow() -> datetime:
@@ -297,7 +297,7 @@ class AgentRun:
     agent: str
     """The agent's name."""
     status: RunStatus
-    """ok | error | timeout | circuit_open | skipped | cancelled."""
+    """ok | error | timeout | circuit_open | skipped | cancelled | interrupted."""
     duration: float = 0.0
     """Wall time of the attempt as the supervisor saw it, in seconds."""
     error: str | None = None
@@ -364,6 +364,11 @@ class DispatchResult:
     """Why the dispatch failed (`ExceptionType: message`), or None."""
     trace_id: str | None = None
     """The OpenTelemetry trace of the dispatch (32 lowercase hex digits) when tracing is on, else None."""
+    interrupted: bool = False
+    """True when a handler raised `Interrupt`: the dispatch waits for `runner.resume(event_id,
+    data)` (`ok` is False: it has not succeeded yet, and `error` is None)."""
+    interrupt: dict[str, Any] | None = None
+    """The interrupt, `{"agent", "reason", "payload"}`, when `interrupted`."""
 
     def __reduce__(self):
         return (rebuild_dispatch_result, self.flat())
@@ -376,7 +381,8 @@ class DispatchResult:
             state = State._of(dict(state.data), dict(state.meta))
         return (state._data, state._meta, self.mode, self.event_id, self.session_id, self.duration,
                 [run.fields() if type(run) is AgentRun else run for run in self.runs], self.failed_agents,
-                self.iterations, self.completion_reason, self.ok, self.error, self.trace_id)
+                self.iterations, self.completion_reason, self.ok, self.error, self.trace_id, self.interrupted,
+                self.interrupt)
 
     def to_mermaid(self, kind: Literal["flowchart", "gantt"] = "flowchart") -> str:
         """A Mermaid diagram of what actually ran: each attempt's status, duration and attempt
@@ -399,6 +405,8 @@ class DispatchResult:
             "completion_reason": self.completion_reason,
             "error": self.error,
             "trace_id": self.trace_id,
+            "interrupted": self.interrupted,
+            "interrupt": copy.deepcopy(self.interrupt),
         }
 
     @classmethod
@@ -416,14 +424,17 @@ class DispatchResult:
             ok=d.get("ok", True),
             error=d.get("error"),
             trace_id=d.get("trace_id"),
+            interrupted=d.get("interrupted", False),
+            interrupt=d.get("interrupt"),
         )
 
 
 def rebuild_dispatch_result(data, meta, mode, event_id, session_id, duration, runs, failed_agents, iterations,
-                            completion_reason, ok, error, trace_id=None) -> DispatchResult:
+                            completion_reason, ok, error, trace_id=None, interrupted=False,
+                            interrupt=None) -> DispatchResult:
     return DispatchResult(State._of(data, meta), mode, event_id, session_id, duration,
                           [AgentRun(*run) if type(run) is tuple else run for run in runs], failed_agents, iterations,
-                          completion_reason, ok, error, trace_id)
+                          completion_reason, ok, error, trace_id, interrupted, interrupt)
 
 
 def describe_error(err: BaseException) -> str:

@@ -28,6 +28,7 @@ _CLASSES = {
     "circuit_open": "fill:#f8d7da,stroke:#dc3545,stroke-dasharray:3 3",
     "skipped": "fill:#eeeeee,stroke:#999999,stroke-dasharray:5 5",
     "cancelled": "fill:#fff3cd,stroke:#fd7e14",
+    "interrupted": "fill:#cce5ff,stroke:#004085",
 }
 _GANTT_TAGS = {"ok": "done", "cancelled": "active", "skipped": "milestone"}
 

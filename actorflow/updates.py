@@ -57,6 +57,9 @@ class DispatchUpdate:
             return f"{head} {self.agent}: {self.text!r}"
         if self.kind == "dispatch_finished" and self.result is not None:
             result = self.result
-            status = "ok" if result.ok else f"failed: {result.error}"
+            if result.interrupted and result.interrupt is not None:
+                status = f"interrupted by {result.interrupt['agent']}: {result.interrupt['reason']}"
+            else:
+                status = "ok" if result.ok else f"failed: {result.error}"
             return f"{head} {result.mode} {status} in {result.duration:.3f}s"
         return f"{head} {self.agent}" if self.agent else f"{head} {self.event_id}"

@@ -14,6 +14,7 @@ PUBLIC = {
     "DispatchUpdate", "load_config", "AgentFlowConfig", "ActorflowError", "ConfigError", "AgentNotFoundError", "DispatchError",
     "AgentFailedError", "DispatchTimeoutError", "FailureThresholdExceededError", "CircuitOpenError",
     "MailboxFullError", "MergeConflictError", "JournalError", "DispatchNotFoundError", "DispatchNotResumableError",
+    "Interrupt",
 }
 
 

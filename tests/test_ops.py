@@ -81,18 +81,18 @@ def strict_json(raw: bytes):
 class Server:
     """The `actorflow serve` process under test."""
 
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, toml: str = OPS_TOML, args: tuple[str, ...] = ()) -> None:
         self.key = secrets.token_urlsafe(24)
         self.port = free_port()
         config = tmp_path / "ops.toml"
-        config.write_text(OPS_TOML)
+        config.write_text(toml)
         env = {**os.environ, KEY_VAR: self.key, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
         env.pop("RAY_ADDRESS", None)
         # stderr to a file: Serve logs every request there, and a full pipe would block the server.
         self.stderr_path = tmp_path / "serve.err"
         with open(self.stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "actorflow", "serve", str(config), "--port", str(self.port)],
+                [sys.executable, "-m", "actorflow", "serve", str(config), "--port", str(self.port), *args],
                 stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path,
             )
         line = self.proc.stdout.readline()

@@ -49,6 +49,16 @@ class AgentFlowConfig(AgentFlowSchema):
         cfg._flows = dict(self._flows)
         return cfg
 
+    def with_runtime_options(self, **options: Any) -> AgentFlowConfig:
+        """A new validated copy with `[runtime]` keys overridden by `options` (e.g. `journal`)."""
+        data = self.model_dump()
+        data["runtime"] = {**data["runtime"], **options}
+        origins = {("runtime", key): (f'runtime option "{key}"', None) for key in options}
+        cfg = _validate(data, where=f"{self._source or '<config>'} with runtime options", origins=origins,
+                        source=self._source, warnings=self._warnings, env=self._env)
+        cfg._flows = dict(self._flows)
+        return cfg
+
     def with_agent_options(self, name: str, **options: Any) -> AgentFlowConfig:
         """A new validated copy with `[agents.NAME]` keys overridden by `options`."""
         for key in options:

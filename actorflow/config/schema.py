@@ -56,6 +56,8 @@ OVERRIDABLE: tuple[str, ...] = (
 )
 """Orchestration keys that `load_config(overrides=...)` and `with_overrides()` accept."""
 
+_JOURNAL_SCHEMES = ("sqlite", "postgresql", "postgres")
+
 DEFAULT_RETRYABLE_ERRORS: tuple[str, ...] = (
     "TimeoutError", "ConnectionError", "ConnectionResetError", "ConnectionRefusedError",
     "ConnectionAbortedError", "BrokenPipeError",
@@ -139,6 +141,23 @@ class RuntimeConfig(_Section):
     """Log level for the CLI and the Ray workers ("warn" is accepted for "warning")."""
     supervisors: int = Field(1, ge=1)
     """Supervisor actors; dispatches spread over them by session (a session's events stay on one)."""
+    journal: str = ""
+    """Dispatch journal URL, `sqlite:///path.db` or `postgresql://…`; "" keeps none (DESIGN
+    "Durable dispatches (journal) and interrupts")."""
+    journal_lease_seconds: float = Field(30.0, gt=0)
+    """How long a runner's claim on its dispatches lasts without renewal: after a runner died,
+    another takes its unfinished dispatches over once this has passed."""
+
+    @field_validator("journal")
+    @classmethod
+    def _journal_url(cls, value: str) -> str:
+        value = value.strip()
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower() if value else ""
+        if value and ("://" not in value or scheme not in _JOURNAL_SCHEMES):
+            raise ValueError(
+                f"journal = {value!r} is not a journal URL; use sqlite:///path.db or postgresql://user@host/db"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

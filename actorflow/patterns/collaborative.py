@@ -3,7 +3,9 @@
 At most `max_concurrency` agents run at once. Each agent contributes what it changed (see
 `merge`), applied in list order. A failed agent is marked in meta (`{agent}_failed`,
 `{agent}_error`); more failures than `failure_threshold` tolerates fail the phase, with the
-surviving agents' merged changes as its partial state.
+surviving agents' merged changes as its partial state. An agent that raises `Interrupt` does
+not stop the others: they run to their end (their finished runs are kept as steps, replayed
+on resume), then the phase raises the interrupt (the first in list order).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from actorflow.events import AgentRun, State
 from actorflow.exceptions import AgentFailedError, FailureThresholdExceededError, MergeConflictError
+from actorflow.interrupts import Interrupt
 from actorflow.patterns.base import Invocation, ModeSpec, PatternOutcome
 from actorflow.patterns.fanout import CANCELLED, NOT_STARTED, PENDING, fan_out
 from actorflow.patterns.merge import changes, merge
@@ -33,9 +36,12 @@ async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str
     entries = await fan_out(
         [partial(inv.call, agent, state, phase=phase) for agent in agents],
         max_at_once=settings.max_concurrency,
-        expected=AgentFailedError,
+        expected=(AgentFailedError, Interrupt),
         until=None if needed is None else partial(_joined, needed, len(agents)),
     )
+    for entry in entries:
+        if isinstance(entry, Interrupt):
+            raise entry
     contributions, failed = [], []
     for agent, entry in zip(agents, entries):
         if isinstance(entry, State):
@@ -79,7 +85,7 @@ async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str
 def _joined(needed: int, total: int, entries: list) -> bool:
     """The join is decided: `needed` successes, or too many failures for them."""
     succeeded = sum(isinstance(entry, State) for entry in entries)
-    failed = sum(entry is not PENDING and not isinstance(entry, State) for entry in entries)
+    failed = sum(entry is not PENDING and not isinstance(entry, (State, Interrupt)) for entry in entries)
     return succeeded >= needed or failed > total - needed
 
 

@@ -16,6 +16,7 @@ import ray
 
 from actorflow.agent import Agent
 from actorflow.events import CALL_LENGTH, AgentResult, State, unpack_call
+from actorflow.interrupts import Interrupt
 from actorflow.llm import tokens  # a module reference: the actor class may be pickled by value
 from actorflow import tracing
 
@@ -131,9 +132,10 @@ class AgentActor:
         await self._ensure_started()
         return os.getpid()
 
-    async def handle(self, message: tuple) -> tuple | AgentFailure:
+    async def handle(self, message: tuple) -> tuple | AgentFailure | Interrupt:
         """Run the handler once on `message` (`events.pack_call(event, state)`); the result
-        comes back as `AgentResult.flat()`, a failure as an AgentFailure value.
+        comes back as `AgentResult.flat()`, a failure as an AgentFailure value, an `Interrupt`
+        the handler raised as itself (it is not a failure).
 
         Event and state travel as one argument, and both ways as plain tuples: Ray serializes
         and ships every argument on its own, and pickles plain values several times cheaper than
@@ -153,6 +155,8 @@ class AgentActor:
                 loop = asyncio.get_running_loop()
                 output = await _maybe_await(await loop.run_in_executor(self._pool, self._fn, event, state))
             return _as_result(output, state, started, time.perf_counter() - t0).flat()
+        except Interrupt as interrupt:
+            return interrupt
         except Exception as err:
             return AgentFailure(
                 type(err).__name__,

@@ -31,6 +31,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLi
 from actorflow.config import AgentConfig
 from actorflow.events import AgentResult, RunStatus, State, describe_error, pack_call, rebuild_result
 from actorflow.exceptions import ActorflowError, AgentFailedError, CircuitOpenError, MailboxFullError
+from actorflow.interrupts import Interrupt
 from actorflow.runtime.agent_actor import AgentFailure
 from actorflow.runtime.breaker import CircuitBreaker
 from actorflow.runtime.replicas import replica_processes
@@ -66,7 +67,7 @@ class Attempt:
     """How one attempt ended."""
 
     status: RunStatus
-    """ok | error | timeout | circuit_open."""
+    """ok | error | timeout | circuit_open | interrupted."""
     duration: float
     """Seconds from the attempt's start to its end."""
     output: State | None = None
@@ -84,6 +85,8 @@ class Attempt:
     free: bool = False
     """The process was recycled under this call (another call overran): retry it without
     counting it against the retry budget."""
+    interrupt: Interrupt | None = None
+    """The `Interrupt` the handler raised (status "interrupted"): not a failure."""
 
 
 @dataclass(slots=True)
@@ -238,6 +241,8 @@ class AgentEndpoint:
         finally:
             replica.sent.remove(ref)
 
+        if isinstance(value, Interrupt):  # no verdict: the breaker is not charged
+            return Attempt("interrupted", time.perf_counter() - started, interrupt=value)
         if isinstance(value, AgentFailure):
             verdict.value = False
             logger.debug("agent %s failed:\n%s", self.name, value.traceback)

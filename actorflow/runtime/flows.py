@@ -8,7 +8,9 @@ apply to the sub-flow as to any agent. An attempt runs the sub-flow's pattern in
 itself, as a nested `DispatchInvocation` over the sub-flow's endpoints: awaited, no polling, no
 supervisor per call. The sub-dispatch keeps the session id, gets meta `parent_event_id`, and
 its deadline is the parent's remaining time when that is shorter. Its runs go into the parent's
-`runs`, path-qualified, before NAME's own run.
+`runs`, path-qualified, before NAME's own run. Its steps go into the parent's step log, keyed
+under the flow call's step key, so a rerun replays the sub-flow's finished agents too; an
+`Interrupt` inside it stops the parent dispatch (runtime/steps.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from actorflow import tracing
 from actorflow.config import AgentConfig, AgentFlowConfig
 from actorflow.events import AgentResult, Event, State, describe_error
 from actorflow.exceptions import AgentFailedError
+from actorflow.interrupts import Interrupt
 from actorflow.patterns import mode_spec
 from actorflow.runtime.endpoint import Attempt
 from actorflow.updates import DispatchUpdate
@@ -90,17 +93,18 @@ class FlowEndpoint:
         self.entry = self.spec.entry(self.settings, list(self.endpoints)) or ""
 
     async def attempt(
-        self, message: Any, accept: Callable[[AgentResult], Awaitable[State]], *, parent: DispatchInvocation
+        self, message: Any, accept: Callable[[AgentResult], Awaitable[State]], *, parent: DispatchInvocation,
+        step: str,
     ) -> Attempt:
         """Run the sub-flow once. With tracing on (`message` carries `(traceparent, attempt)`),
         the attempt is an `actorflow.agent` span made here, and the sub-flow's agents' spans are
         its children."""
         tracer = tracing.active() if len(message) > 2 else None
         if tracer is None:
-            return await self._run(message[0], message[1], accept, parent)
+            return await self._run(message[0], message[1], accept, parent, step)
         span = tracer.start_agent(self.name, message[2])
         try:
-            attempt = await self._run(message[0], message[1], accept, parent, tracer.traceparent(span))
+            attempt = await self._run(message[0], message[1], accept, parent, step, tracer.traceparent(span))
         except BaseException as err:
             tracer.end(span, describe_error(err), "cancelled" if isinstance(err, asyncio.CancelledError) else "error")
             raise
@@ -109,7 +113,7 @@ class FlowEndpoint:
 
     async def _run(
         self, event: Event, state: State, accept: Callable[[AgentResult], Awaitable[State]],
-        parent: DispatchInvocation, trace: str | None = None,
+        parent: DispatchInvocation, step: str, trace: str | None = None,
     ) -> Attempt:
         from actorflow.runtime.invocation import DispatchInvocation
         from actorflow.runtime.retry import RetryPolicy
@@ -126,6 +130,7 @@ class FlowEndpoint:
             retry=RetryPolicy.from_config(self.settings), metrics=parent.metrics, not_found=parent.not_found,
             deadline=time.monotonic() + timeout, started=parent.started, sink=_qualified(parent.sink, local),
             trace=trace,
+            steps=parent.steps, step_prefix=f"{step}/",
         )
 
         def failed(status: str, cause: str, retryable: bool = False) -> Attempt:
@@ -140,6 +145,8 @@ class FlowEndpoint:
                 outcome = await asyncio.wait_for(self.spec.run(inv, sub_state), timeout)
             except TimeoutError:
                 return failed("timeout", f"nested flow {self.name!r} did not finish within {timeout:.3g}s", True)
+            except Interrupt:
+                raise
             except Exception as err:
                 return failed("error", f"nested flow {self.name!r} failed: {describe_error(err)}")
             if outcome.error is not None:

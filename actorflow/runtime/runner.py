@@ -29,12 +29,15 @@ from actorflow.llm.agent import llm_handlers
 from actorflow.runtime.connect import connect
 from actorflow.runtime.endpoint import AgentActors
 from actorflow.runtime.flows import flow_agents, flow_plans
+from actorflow.runtime.journaled import JournaledDispatches, settle as _settle
+from actorflow.runtime.paused import PausedDispatches
 from actorflow.runtime.overrides import SettingsResolver
 from actorflow.runtime.handlers import agent_concurrency, import_handler, resolve_handler
 from actorflow.runtime.limits import SUPERVISOR_IN_FLIGHT
 from actorflow.runtime.placement import scheduling_options, supervisor_options
 from actorflow.runtime.supervisors import merge_agents, merge_metrics, supervisor_slot
 from actorflow.runtime.streaming import iterate, iterate_async
+from actorflow.runtime.steps import Replay
 from actorflow.runtime.supervisor import DispatchOutcome, SupervisorActor
 from actorflow.updates import DispatchUpdate
 
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 _GRACE_SECONDS = 10.0
 _READY_TIMEOUT = 120.0
 _STOPPED_EARLY = "the runner stopped before this dispatch finished (stop() gave up draining it)"
+_RUNTIME_OVERRIDES = ("journal", "journal_lease_seconds")
+"""`[runtime]` keys the Runner's keywords override (the others are orchestration overrides)."""
 
 
 class Runner:
@@ -53,6 +58,10 @@ class Runner:
 
     def __init__(self, config: AgentFlowConfig | None = None, **overrides: Any) -> None:
         config = config or AgentFlowConfig()
+        runtime = {key: overrides.pop(key) for key in _RUNTIME_OVERRIDES if key in overrides}
+        runtime = {key: value for key, value in runtime.items() if value is not None}
+        if runtime:  # e.g. Runner(config, journal="sqlite:///journal.db")
+            config = config.with_runtime_options(**runtime)
         self._config = config.with_overrides(**overrides) if overrides else config
         self._handlers: dict[str, Any] = {}
         self._callbacks = CallbackRegistry()
@@ -76,6 +85,7 @@ class Runner:
         self._overrides = SettingsResolver()
         self._flows: dict[str, AgentFlowConfig] = {}  # nested flows registered in code
         self._sub_agents: dict[str, tuple[AgentConfig, str | None, AgentFlowConfig]] = {}
+        self._journaled: JournaledDispatches | None = None  # with [runtime] journal, from start()
         # Tracing (actorflow/tracing.py), decided at start(): on or off for every actor this
         # runner starts, and the driver's OTEL_* variables each of them gets (runtime_env).
         self._traced = False
@@ -84,7 +94,8 @@ class Runner:
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, env: str | None = None, **overrides: Any) -> Runner:
         """Load `path` (plus the ACTORFLOW_ENV / `env` layer); `overrides` win over the file."""
-        return cls(load_config(path, env=env, overrides=overrides))
+        runtime = {key: overrides.pop(key) for key in _RUNTIME_OVERRIDES if key in overrides}
+        return cls(load_config(path, env=env, overrides=overrides), **runtime)
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -162,7 +173,9 @@ class Runner:
                 raise ActorflowError(f"this runner is {self._status}; create a new Runner to start again")
             self._status = "starting"
             handlers = self._all_handlers()
+        journal = None
         try:
+            journal = self._open_journal()  # a bad journal fails here, before anything starts
             self._traced = tracing.requested(self._config.observability.tracing)
             if self._traced:
                 tracing.require_extra()  # a clear ConfigError here, not a failed actor later
@@ -170,6 +183,8 @@ class Runner:
             self._actor_env = {"runtime_env": {"env_vars": otel}} if otel else {}
             self._connect_ray(log_to_driver)
         except BaseException:
+            if journal is not None:
+                journal.close()
             self._status = "new"
             raise
         try:
@@ -179,12 +194,25 @@ class Runner:
             self._create_supervisors()
         except BaseException:
             self._teardown()
+            if journal is not None:
+                journal.close()
             self._status = "new"
             raise
         with self._lock:
             self._status = "started"
+        if journal is not None:  # recovers the journal's unfinished dispatches, in the background
+            self._journaled = JournaledDispatches(self, journal, self._config.runtime.journal_lease_seconds)
+            self._journaled.start()
         logger.info("actorflow runner %s started %d agents (%s mode)", self._id, len(self._pools), self.mode)
         return self
+
+    def _open_journal(self) -> Any:
+        url = self._config.runtime.journal
+        if not url:
+            return None
+        from actorflow.journal import open_journal
+
+        return open_journal(url)
 
     @property
     def supervisor_pid(self) -> int | None:
@@ -305,6 +333,9 @@ class Runner:
         `traceparent` (a W3C trace context, e.g. an HTTP request's header): with tracing on, the
         dispatch span is its child."""
         settings = self._settings_for(event, overrides)
+        if self._journaled is not None:
+            future, _ = self._journaled.submit(event, settings, traceparent)
+            return _unwrap(self._outcome(future, event, self._wait_limit(settings)))
         ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             outcome = ray.get(ref, timeout=self._wait_limit(settings))
@@ -317,6 +348,13 @@ class Runner:
     async def dispatch_async(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> DispatchResult:
         """`dispatch` for asyncio callers: awaits without blocking the event loop."""
         settings = self._settings_for(event, overrides)
+        if self._journaled is not None:
+            future, _ = await asyncio.to_thread(self._journaled.submit, event, settings, traceparent)
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_limit(settings))
+            except asyncio.TimeoutError as err:
+                raise self._translate(GetTimeoutError(str(err)), event) from err
+            return _unwrap(outcome)
         ref = self._submit(event, settings=settings, traceparent=traceparent)
         try:
             async with asyncio.timeout(self._wait_limit(settings)):  # no extra task, unlike wait_for
@@ -336,6 +374,10 @@ class Runner:
         An invalid override raises `ConfigError` here, before anything runs."""
         future: concurrent.futures.Future[DispatchResult] = concurrent.futures.Future()
         settings = self._settings_for(event, overrides)
+        if self._journaled is not None:
+            outcome, _ = self._journaled.submit(event, settings, traceparent)
+            outcome.add_done_callback(lambda done: _settle_unwrapped(future, done))
+            return future
         ref = self._submit(event, future, settings=settings, traceparent=traceparent)
 
         def settle(ray_future: concurrent.futures.Future) -> None:
@@ -353,6 +395,8 @@ class Runner:
     def stream(self, event: Event, /, *, traceparent: str | None = None, **overrides: Any) -> Iterator[DispatchUpdate]:
         """Run the orchestration for `event`, yielding `DispatchUpdate`s as things happen; the
         last is `dispatch_finished` (with the result, also on failure). Stopping early cancels."""
+        if self._journaled is not None:
+            return self._journaled.stream(event, self._settings_for(event, overrides), traceparent)
         generator = self._submit_stream(event, overrides, traceparent)
         return iterate(generator, lambda: self._done(generator.completed()))
 
@@ -360,18 +404,67 @@ class Runner:
         self, event: Event, /, *, traceparent: str | None = None, **overrides: Any
     ) -> AsyncIterator[DispatchUpdate]:
         """`stream` for asyncio callers: `async for update in runner.stream_async(event)`."""
+        if self._journaled is not None:
+            return self._journaled.stream_async(event, self._settings_for(event, overrides), traceparent)
         generator = self._submit_stream(event, overrides, traceparent)
         return iterate_async(generator, lambda: self._done(generator.completed()))
 
     def _submit_stream(self, event: Event, overrides: dict[str, Any], traceparent: str | None = None) -> Any:
-        settings = self._settings_for(event, overrides)
+        return self._submit_stream_to(event, self._settings_for(event, overrides), traceparent)
+
+    def _submit_stream_to(
+        self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None,
+        replay: Replay | None = None,
+    ) -> Any:
         supervisor = self._live_supervisor(self._slot(event))
         args = (event, settings, traceparent) if traceparent is not None and self._traced else (event, settings)
+        if replay is not None:
+            args = (event, settings, traceparent if self._traced else None, replay)
         with self._lock:
             self._require_started()
             generator = supervisor.dispatch_stream.options(num_returns="streaming").remote(*args)
             self._in_flight[generator.completed()] = self._wait_limit(settings)
         return generator
+
+    def _outcome(self, future: concurrent.futures.Future, event: Event, limit: float) -> DispatchOutcome:
+        try:
+            return future.result(timeout=limit)
+        except concurrent.futures.TimeoutError as err:
+            raise self._translate(GetTimeoutError(str(err)), event) from err
+
+    # -- durable dispatches and interrupts (DESIGN "Durable dispatches (journal) and interrupts") --
+
+    def result(self, event_id: str) -> DispatchResult | None:
+        """The recorded result of the dispatch of `event_id` (finished or interrupted), else None.
+        Without a journal only interrupted dispatches are known (in memory)."""
+        return self._durable().result(event_id)
+
+    def pending(self) -> list[str]:
+        """Event ids of the unfinished dispatches: running (in any runner on the journal) or
+        interrupted. Without a journal: the interrupted ones this runner holds in memory."""
+        return self._durable().pending()
+
+    def wait(self, event_id: str, timeout: float | None = None) -> DispatchResult:
+        """Wait for the dispatch of `event_id` to end (here, or in another runner on the journal)
+        and return its result like `dispatch` (a failed one raises, with `err.result`; an
+        interrupted one returns). `DispatchTimeoutError` after `timeout` seconds;
+        `DispatchNotFoundError` for an unknown id. Without a journal: interrupted ones only."""
+        return _unwrap(self._durable().wait(event_id, timeout))
+
+    def resume(self, event_id: str, data: dict[str, Any] | None = None) -> DispatchResult:
+        """Run the interrupted agent of dispatch `event_id` again with `data` merged into its
+        input state's data, and continue the pattern (every finished run is replayed, not rerun).
+        Returns the DispatchResult like `dispatch` (it may be interrupted again).
+        `DispatchNotFoundError` for an unknown id; `DispatchNotResumableError` when it finished
+        or is running."""
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(f"resume data must be a dict, got {type(data).__name__}")
+        return _unwrap(self._durable().resume(event_id, data or {}))
+
+    def _durable(self) -> JournaledDispatches | PausedDispatches:
+        """Where interrupted (and, with a journal, all) dispatches are known."""
+        self._require_started()
+        return self._journaled or PausedDispatches(self)
 
     def agents(self) -> list[dict[str, Any]]:
         """Every configured or registered agent: name, role, enabled, circuit state, replicas, …"""
@@ -413,14 +506,16 @@ class Runner:
 
     def _submit(
         self, event: Event, future: concurrent.futures.Future | None = None,
-        settings: OrchestrationConfig | None = None, traceparent: str | None = None,
+        settings: OrchestrationConfig | None = None, traceparent: str | None = None, replay: Replay | None = None,
     ) -> ray.ObjectRef:
         if not isinstance(event, Event):
             raise TypeError(f"dispatch takes an actorflow.Event, got {type(event).__name__}")
         supervisor = self._live_supervisor(self._slot(event))
         with self._lock:
             self._require_started()  # stop() may have begun meanwhile: what is admitted here is drained
-            if traceparent is not None and self._traced:  # else the message stays as it was
+            if replay is not None:
+                ref = supervisor.dispatch.remote(event, settings, traceparent if self._traced else None, replay=replay)
+            elif traceparent is not None and self._traced:  # else the message stays as it was
                 ref = supervisor.dispatch.remote(event, settings, traceparent)
             elif settings is None:
                 ref = supervisor.dispatch.remote(event)
@@ -517,6 +612,8 @@ class Runner:
             limit = longest if timeout is None else timeout  # a per-event override may allow longer
             ray.wait(pending, num_returns=len(pending), timeout=limit)
         self._teardown()
+        if self._journaled is not None:  # after the drain: its leases are released only now
+            self._journaled.stop()
         with self._lock:
             self._status = "stopped"
             unsettled, self._emitted = list(self._emitted), set()
@@ -565,19 +662,16 @@ def _unwrap(outcome: DispatchOutcome) -> DispatchResult:
     raise error
 
 
+def _settle_unwrapped(future: concurrent.futures.Future, done: concurrent.futures.Future) -> None:
+    """Settle an `emit` future from the future of a DispatchOutcome."""
+    try:
+        _settle(future, result=_unwrap(done.result()))
+    except BaseException as err:
+        _settle(future, error=err)
+
+
 def _cause(err: BaseException) -> BaseException:
     return getattr(err, "cause", None) or err
-
-
-def _settle(future: concurrent.futures.Future, *, result: Any = None, error: BaseException | None = None) -> None:
-    """Resolve `future` unless another thread already did."""
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except concurrent.futures.InvalidStateError:
-        pass
 
 
 def _kill_all(pools: list[AgentActors]) -> None:

@@ -4,6 +4,11 @@ It owns an `AgentEndpoint` per agent (actors, breaker, restarts), the hooks and 
 and runs each dispatch's pattern as a `DispatchInvocation`. It calls agent actors directly and
 awaits their ObjectRefs: nothing in it blocks its event loop, so it handles many dispatches
 at once.
+
+With a journal (`[runtime] journal`) it opens the journal in its own process and records, per
+dispatch, each finished step and then the result or the interrupt (runtime/durable.py); the
+journal's I/O runs on its own thread(s), off the event loop. Without one, an interrupted
+dispatch is kept in this actor's memory until `resume` (runtime/steps.py).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
@@ -26,14 +32,17 @@ from actorflow.config import AgentFlowConfig, OrchestrationConfig
 from actorflow.events import DispatchResult, Event, State, describe_error, names, rebuild_dispatch_result
 from actorflow.exceptions import ActorflowError, AgentNotFoundError, DispatchTimeoutError
 from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
+from actorflow.interrupts import Interrupt
 from actorflow.patterns import ModeSpec, PatternOutcome, mode_spec
 from actorflow.runtime.breaker import CircuitBreaker
+from actorflow.runtime.durable import result_record
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
 from actorflow.runtime.flows import FlowEndpoint, FlowPlan
 from actorflow.runtime.invocation import DispatchInvocation
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.replicas import replica_processes
 from actorflow.runtime.retry import RetryPolicy
+from actorflow.runtime.steps import Replay, Step, StepLog
 from actorflow.runtime.streaming import stream_dispatch
 from actorflow.updates import DispatchUpdate
 
@@ -56,6 +65,17 @@ class DispatchOutcome:
 
 def _rebuild_outcome(flat: tuple, error: BaseException | None) -> DispatchOutcome:
     return DispatchOutcome(rebuild_dispatch_result(*flat), error)
+
+
+@dataclass(slots=True)
+class _Paused:
+    """An interrupted dispatch kept in memory (no journal) until it is resumed."""
+
+    event: Event
+    settings: OrchestrationConfig | None
+    steps: dict[str, Step]
+    step: str | None
+    result: DispatchResult
 
 
 class SupervisorCore:
@@ -81,6 +101,17 @@ class SupervisorCore:
         for actors in agents.values():
             self.add_agent(actors)
         self.scope = scope_of(self.endpoints, self.flows)
+        self.journal = None
+        self._journal_io: ThreadPoolExecutor | None = None
+        if url := config.runtime.journal:
+            from actorflow.journal import open_journal
+
+            self.journal = open_journal(url)
+            # SQLite takes one writer at a time; a server takes several.
+            threads = 1 if url.startswith("sqlite") else 4
+            self._journal_io = ThreadPoolExecutor(threads, thread_name_prefix="actorflow-journal")
+        self.paused: dict[str, _Paused] = {}
+        self._resuming: set[str] = set()
 
     # -- management (called by the runner) -------------------------------------------------
 
@@ -138,11 +169,14 @@ class SupervisorCore:
     # -- the dispatch ------------------------------------------------------------------------
 
     async def dispatch_stream(
-        self, event: Event, settings: OrchestrationConfig | None = None, traceparent: str | None = None
+        self, event: Event, settings: OrchestrationConfig | None = None, traceparent: str | None = None,
+        replay: Replay | None = None,
     ):
         """`dispatch`, yielding `DispatchUpdate`s as things happen (see runtime/streaming.py);
         called with .options(num_returns="streaming")."""
-        dispatch = self.dispatch if traceparent is None else functools.partial(self.dispatch, traceparent=traceparent)
+        dispatch = self.dispatch
+        if traceparent is not None or replay is not None:
+            dispatch = functools.partial(self.dispatch, traceparent=traceparent, replay=replay)
         async for update in stream_dispatch(dispatch, event, settings):
             yield update
 
@@ -153,11 +187,14 @@ class SupervisorCore:
         traceparent: str | None = None,
         *,
         sink: Callable[[DispatchUpdate], None] | None = None,
+        replay: Replay | None = None,
     ) -> DispatchOutcome:
         """Run `event` through the pattern of `settings` (a per-event override the runner
-        validated), else of the file; `sink` takes the updates of a streamed dispatch. With
-        tracing on, the dispatch is an `actorflow.dispatch` span, a child of `traceparent` (W3C)
-        when the caller sent one."""
+        validated), else of the file; `sink` takes the updates of a streamed dispatch; `replay`
+        holds the finished steps of a recovered or resumed dispatch. With tracing on, the
+        dispatch is an `actorflow.dispatch` span, a child of `traceparent` (W3C) when the caller
+        sent one."""
+        override = settings
         spec, retry = self.spec, self.retry
         if settings is None:
             settings = self.settings
@@ -175,9 +212,11 @@ class SupervisorCore:
             event, settings, state, endpoints=self.scope, callbacks=self.callbacks, retry=retry,
             metrics=self.metrics, not_found=self.not_found, deadline=time.monotonic() + settings.timeout_seconds,
             started=started, sink=sink, trace=None if span is None else tracer.traceparent(span),
+            steps=StepLog(replay, self._step_writer(event.id) if self.journal is not None else None),
         )
         outcome: PatternOutcome | None = None
         error: BaseException | None = None
+        interrupt: Interrupt | None = None
         self.metrics.dispatch_started()
         try:
             async with asyncio.timeout(settings.timeout_seconds) as timer:
@@ -187,6 +226,8 @@ class SupervisorCore:
                 inv.latest = args.state
                 outcome = await spec.run(inv, args.state)
                 error = outcome.error
+        except Interrupt as err:  # a handler asked for a person: not a failure
+            interrupt = err
         except TimeoutError as err:
             error = self._timeout_error(event, inv, settings) if timer.expired() else err
         except Exception as err:
@@ -195,6 +236,8 @@ class SupervisorCore:
             self._cancelled(mode, started, span)
             raise
 
+        # without a journal an interrupted dispatch's steps stay here, safe from the callbacks below
+        paused = inv.steps.snapshot() if interrupt is not None and self.journal is None else None
         args = CallbackArgs(event, outcome.state if outcome else inv.latest, error=error, mode=mode)
         try:
             await self.callbacks.fire(Hook.AFTER_EVENT_HANDLING, args)
@@ -214,14 +257,21 @@ class SupervisorCore:
             failed_agents=list(dict.fromkeys(outcome.failed_agents)) if outcome else [],
             iterations=outcome.iterations if outcome else (max(iterations) if iterations else None),
             completion_reason=outcome.completion_reason if outcome else None,
-            ok=error is None,
+            ok=error is None and interrupt is None,
             error=describe_error(error) if error is not None else None,
+            interrupted=interrupt is not None,
+            interrupt=interrupt.describe() if interrupt is not None else None,
         )
         if span is not None:
             result.trace_id = tracer.trace_id(span)
             result.state.set_meta("trace_id", result.trace_id)
             tracer.end(span, result.error)
-        self.metrics.dispatch_finished(mode, "ok" if error is None else type(error).__name__, result.duration)
+        if self.journal is not None:
+            result, error = await self._record_end(result, error, interrupt)
+        elif interrupt is not None:
+            self.paused[event.id] = _Paused(event, override, paused, interrupt.step, result)
+        status = "interrupted" if interrupt is not None else "ok" if error is None else type(error).__name__
+        self.metrics.dispatch_finished(mode, status, result.duration)
         for agent in {run.agent for run in inv.runs}:
             if (endpoint := self.endpoints.get(agent)) is not None:
                 self.metrics.circuit(agent, endpoint.breaker.state)
@@ -231,6 +281,52 @@ class SupervisorCore:
         self.metrics.dispatch_finished(mode, "cancelled", time.perf_counter() - started)
         if span is not None:
             self.tracing.end(span, "cancelled")
+
+    # -- interrupts and the journal ----------------------------------------------------------
+
+    async def resume(self, event_id: str, data: dict[str, Any] | None) -> DispatchOutcome | str:
+        """Resume a dispatch interrupted in this actor's memory (no journal): its outcome, or
+        "unknown" / "running" when there is no such interrupted dispatch here."""
+        paused = self.paused.pop(event_id, None)
+        if paused is None:
+            return "running" if event_id in self._resuming else "unknown"
+        self._resuming.add(event_id)
+        try:
+            return await self.dispatch(paused.event, paused.settings, replay=Replay(paused.steps, paused.step, data))
+        finally:
+            self._resuming.discard(event_id)
+
+    def paused_results(self) -> dict[str, DispatchResult]:
+        """The interrupted dispatches held in memory (no journal), by event id."""
+        return {event_id: paused.result for event_id, paused in self.paused.items()}
+
+    async def _journal_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._journal_io, fn, *args)
+
+    def _step_writer(self, event_id: str):
+        async def write(key: str, run: Any, output: State) -> None:
+            await self._journal_call(self.journal.record_step, event_id, key, run.to_dict(), output.to_dict())
+
+        return write
+
+    async def _record_end(
+        self, result: DispatchResult, error: BaseException | None, interrupt: Interrupt | None
+    ) -> tuple[DispatchResult, BaseException | None]:
+        """Record the dispatch's end in the journal. A result the journal refuses (a value that
+        is not JSON) fails the dispatch, recorded without its state."""
+        try:
+            if interrupt is not None:
+                await self._journal_call(self.journal.interrupt, result.event_id, result.to_dict(),
+                                         {**interrupt.describe(), "step": interrupt.step})
+            else:
+                await self._journal_call(self.journal.finish, result.event_id, result_record(result, error))
+            return result, error
+        except ActorflowError as err:
+            logger.warning("recording the result of %s: %s", result.event_id, describe_error(err))
+            failed = replace(result, ok=False, error=describe_error(err), interrupted=False, interrupt=None)
+            await self._journal_call(self.journal.finish, result.event_id,
+                                     result_record(replace(failed, state=State()), err))
+            return failed, err
 
     def _check_agents(self, event: Event, spec: ModeSpec, settings: OrchestrationConfig) -> None:
         """Every agent this dispatch will reach must be registered (fail before any runs)."""

@@ -32,6 +32,7 @@ from actorflow.config import AgentFlowConfig, load_config
 from actorflow.events import Event
 from actorflow.exceptions import ActorflowError, CircuitOpenError, MailboxFullError
 from actorflow.runtime.runner import Runner
+from actorflow.serve.dispatches import dispatch_status, resume_data
 from actorflow.serve.errors import RequestError, error_body, status_of
 from actorflow.serve.flows import describe_flows, flow_runner, load_flows, start_flows
 from actorflow.serve.guard import Guard, GuardSettings
@@ -42,8 +43,10 @@ from actorflow.serve.schema import (
     AgentsResponse,
     DispatchRequest,
     DispatchResponse,
+    DispatchStatusResponse,
     ErrorResponse,
     HealthResponse,
+    ResumeRequest,
     ServeArgs,
 )
 
@@ -86,6 +89,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "draining (stopping): retry after `Retry-After` seconds.",
         504: "The orchestration deadline (timeout_seconds) expired.",
     }.items()
+}
+_RESUME_ERRORS = {
+    **{code: _ERRORS[code] for code in (400, 401, 413, 422, 429, 503, 504)},
+    404: {"model": ErrorResponse, "description": "No dispatch with this event id (DispatchNotFoundError)."},
+    409: {"model": ErrorResponse, "description": "The dispatch finished or is still running (DispatchNotResumableError)."},
+}
+_RESUME_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ResumeRequest.model_json_schema()}},
+    }
 }
 _DISPATCH_BODY = {
     "requestBody": {
@@ -148,8 +162,9 @@ async def _bug(request: Request, err: Exception) -> Response:
     return _json(500, error_body("InternalServerError", f"{type(err).__name__}: {err}"))
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it passes `limit` bytes."""
+async def _read_body(request: Request, limit: int, *, empty_ok: bool = False) -> bytes:
+    """The whole body, refused with 413 as soon as it passes `limit` bytes (and 400 when empty,
+    unless `empty_ok`)."""
     declared = request.headers.get("content-length", "")
     too_large = f"the request body is larger than {limit} bytes ([serve] max_body_bytes)"
     if declared.isdigit() and int(declared) > limit:
@@ -161,7 +176,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise RequestError(413, "BodyTooLarge", too_large)
         chunks.append(chunk)
     body = b"".join(chunks)
-    if not body.strip():
+    if not body.strip() and not empty_ok:
         raise RequestError(400, "MalformedBody", 'the request body is empty: send {"target": AGENT, "data": {...}}')
     return body
 
@@ -261,14 +276,12 @@ class ActorflowIngress:
     async def _admit(self, request: Request) -> tuple[Event, dict[str, Any]]:
         """Count a dispatch in (refused while busy or draining) and read its event and
         orchestration overrides; the caller calls `_dispatch_ended` once it is over."""
-        self._refuse_if_busy()
-        self._dispatching += 1
-        self._idle.clear()
+        self._enter()
         try:
             raw = await _read_body(request, self._max_body)
             check_strict(raw)
             body = DispatchRequest.model_validate_json(raw)
-            return Event(body.target, body.data, body.metadata, source="http"), body.orchestration
+            return Event(body.target, body.data, body.metadata, id=body.event_id, source="http"), body.orchestration
         except BaseException:
             self._dispatch_ended()
             raise
@@ -316,10 +329,43 @@ class ActorflowIngress:
             raise
         return sse_response(updates, self._dispatch_ended)
 
+    def _enter(self) -> None:
+        """Count a dispatch in (refused while busy or draining); `_dispatch_ended` counts it out."""
+        self._refuse_if_busy()
+        self._dispatching += 1
+        self._idle.clear()
+
     def _dispatch_ended(self) -> None:
         self._dispatching -= 1
         if not self._dispatching:
             self._idle.set()
+
+    @api.get(
+        "/v1/dispatches/{event_id}",
+        response_model=DispatchStatusResponse,
+        responses={401: _ERRORS[401], 404: _RESUME_ERRORS[404], 503: _ERRORS[503]},
+        summary="Where a dispatch stands: running, interrupted (waiting for resume) or finished",
+    )
+    async def dispatch_status(self, event_id: str) -> Response:
+        return _json(200, await asyncio.to_thread(dispatch_status, self._runner, event_id))
+
+    @api.post(
+        "/v1/dispatches/{event_id}/resume",
+        response_model=DispatchResponse,
+        responses=_RESUME_ERRORS,
+        openapi_extra=_RESUME_BODY,
+        summary="Resume an interrupted dispatch with the person's answer; answers its final result",
+    )
+    async def resume(self, event_id: str, request: Request) -> Response:
+        """Runs the interrupted agent again with `data` merged into its input and continues the
+        pattern; answers like /v1/dispatch (an interrupt again is a 200 with `interrupted`)."""
+        self._enter()
+        try:
+            data = resume_data(await _read_body(request, self._max_body, empty_ok=True))
+            result = await asyncio.to_thread(self._runner.resume, event_id, data)
+        finally:
+            self._dispatch_ended()
+        return _json(200, result.to_dict())
 
     @api.get(
         "/v1/agents",
@@ -388,10 +434,12 @@ def application(config: AgentFlowConfig, *, drain: Any = None, flows: Any = None
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR, "flows": [PATH, …]}`
-    (see ServeArgs)."""
+    """Serve application builder: `args` is `{"config": PATH, "env": NAME, "api_key_env": VAR, "journal": URL,
+    "flows": [PATH, …]}` (see ServeArgs)."""
     options = ServeArgs.model_validate(args)
     config = load_config(options.config, env=options.env)
     if options.api_key_env:
         config = config.model_copy(update={"serve": config.serve.model_copy(update={"api_key_env": options.api_key_env})})
+    if options.journal:
+        config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"journal": options.journal})})
     return application(config, flows=load_flows(options.flows, env=options.env) if options.flows else None)

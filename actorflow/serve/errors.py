@@ -3,13 +3,16 @@
     400 MalformedBody                   the body is empty, not JSON, or not strict JSON (NaN, Infinity)
     401 Unauthorized                    `[serve] api_key_env` is set and no valid Bearer key came
     404 AgentNotFoundError              no such agent, or an agent with no handler
+    404 DispatchNotFoundError           no dispatch with that event id (GET/resume /v1/dispatches/…)
+    409 DispatchNotResumableError       resume of a dispatch that finished or is still running
     413 BodyTooLarge                    the body exceeds `[serve] max_body_bytes`
     422 ValidationError                 the JSON does not match `DispatchRequest`
     422 AgentFailedError                an agent failed on this event (sequential, route, loop)
     422 FailureThresholdExceededError   too many collaborative agents failed on it
     429 MailboxFullError                the agent's mailbox is full: back off and retry
     503 CircuitOpenError                the agent's breaker is open: retry after its reset timeout
-    503 ActorflowError                  the runtime cannot take the dispatch (stopping, supervisor lost)
+    503 ActorflowError                  the runtime cannot take the dispatch (stopping, supervisor lost,
+                                        the journal's database unreachable)
     503 Overloaded                      the replica already runs `[serve] max_ongoing_requests` dispatches
     503 Draining                        the server is stopping: it finishes what it has, takes nothing new
     504 DispatchTimeoutError            the orchestration deadline expired
@@ -32,6 +35,8 @@ from actorflow.exceptions import (
     AgentNotFoundError,
     CircuitOpenError,
     ConfigError,
+    DispatchNotFoundError,
+    DispatchNotResumableError,
     DispatchTimeoutError,
     FailureThresholdExceededError,
     MailboxFullError,
@@ -41,6 +46,8 @@ __all__ = ["RequestError", "status_of", "status_by_name", "error_body"]
 
 _STATUS: dict[type[BaseException], int] = {
     AgentNotFoundError: 404,
+    DispatchNotFoundError: 404,
+    DispatchNotResumableError: 409,
     MailboxFullError: 429,
     CircuitOpenError: 503,
     DispatchTimeoutError: 504,

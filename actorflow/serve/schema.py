@@ -23,6 +23,8 @@ __all__ = [
     "AgentInfo",
     "AgentsResponse",
     "HealthResponse",
+    "ResumeRequest",
+    "DispatchStatusResponse",
 ]
 
 
@@ -39,6 +41,8 @@ class ServeArgs(_Body):
     """Environment layer (`configs/environments/ENV.toml`); default: $ACTORFLOW_ENV."""
     api_key_env: str | None = Field(None, min_length=1)
     """Overrides `[serve] api_key_env`: the variable holding the API key, in the replicas' environment."""
+    journal: str | None = Field(None, min_length=1)
+    """Overrides `[runtime] journal`: the dispatch journal's URL (sqlite:///… or postgresql://…)."""
     flows: list[str] = Field(default_factory=list)
     """More agentflow.toml files (or directories) served beside `config` under `/v1/flows/{name}/…`."""
 
@@ -54,6 +58,9 @@ class DispatchRequest(_Body):
     """The event's data: the initial state's data."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """The event's metadata (string values): `session_id`, `route`, …"""
+    event_id: str | None = Field(None, min_length=1, max_length=512, pattern=r"^[^/]+$")
+    """The event's id (default: a new UUID). With a journal, an id that already finished answers
+    its recorded result and runs nothing (a retried request is not run twice)."""
     orchestration: dict[str, Any] = Field(default_factory=dict)
     """Per-event orchestration overrides (the keywords of `runner.dispatch`: mode,
     collaborative_agents, sequential_agents, loop_agent, max_iterations, timeout_seconds,
@@ -101,6 +108,10 @@ class DispatchResponse(_Body):
     error: str | None
     trace_id: str | None = None
     """The dispatch's OpenTelemetry trace id (32 hex digits) when tracing is on."""
+    interrupted: bool = False
+    """True when a handler raised `Interrupt`: resume with POST /v1/dispatches/{event_id}/resume."""
+    interrupt: dict[str, Any] | None = None
+    """`{"agent", "reason", "payload"}` when interrupted."""
 
 
 class ErrorDetail(_Body):
@@ -160,3 +171,23 @@ class HealthResponse(_Body):
     """The orchestration mode this application runs."""
     agents: int
     """Agents with running actors."""
+
+
+class ResumeRequest(_Body):
+    """`POST /v1/dispatches/{event_id}/resume`: the answer to an interrupt (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    data: dict[str, Any] | None = None
+    """Merged into the interrupted agent's input data when it runs again."""
+
+
+class DispatchStatusResponse(_Body):
+    """`GET /v1/dispatches/{event_id}`: where a dispatch stands."""
+
+    event_id: str
+    status: Literal["running", "interrupted", "finished"]
+    """running: in flight (or waiting for a runner to recover it); interrupted: waiting for
+    `POST /v1/dispatches/{event_id}/resume`; finished: `result` is final."""
+    result: DispatchResponse | None
+    """The final result (finished), the partial one (interrupted), or null (running)."""

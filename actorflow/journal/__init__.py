@@ -1,0 +1,6 @@
+"""The dispatch journal: durable dispatches in SQLite or PostgreSQL (see `store` and `schema`)."""
+
+from actorflow.journal.schema import SCHEMA_VERSION
+from actorflow.journal.store import DispatchRecord, DispatchStatus, Journal, StepRecord, open_journal, redact_url
+
+__all__ = ["open_journal", "redact_url", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus", "SCHEMA_VERSION"]
