@@ -171,7 +171,8 @@ class AgentActor:
         with self._tracing.agent_span(self._name, message[CALL_LENGTH]) as span:
             answer = await self.handle(message[:CALL_LENGTH])
         failed = isinstance(answer, AgentFailure)
-        self._tracing.end(span, answer.describe() if failed else None, "error" if failed else "ok")
+        status = "error" if failed else "interrupted" if isinstance(answer, Interrupt) else "ok"
+        self._tracing.end(span, answer.describe() if failed else None, status)
         return answer
 
     async def handle_stream(self, message: tuple):  # called with num_returns="streaming"
