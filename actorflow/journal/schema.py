@@ -54,7 +54,9 @@ schema_table = Table(
 dispatches = Table(
     "actorflow_dispatches",
     metadata,
-    Column("event_id", String(512), primary_key=True),
+    # The order dispatches began in (created_at alone ties within the clock's resolution).
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(512), nullable=False, unique=True),
     Column("event", Text, nullable=False),
     Column("settings", Text),
     Column("status", String(16), nullable=False, index=True),

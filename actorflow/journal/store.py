@@ -251,7 +251,7 @@ class Journal:
         query = (
             select(dispatches)
             .where(dispatches.c.status.in_(list(statuses)))
-            .order_by(dispatches.c.created_at, dispatches.c.event_id)
+            .order_by(dispatches.c.seq)
         )
         with self._errors("list unfinished dispatches"), self._engine.connect() as conn:
             return [_record(row) for row in conn.execute(query).mappings()]
