@@ -233,3 +233,28 @@ def test_tracing_without_the_otel_extra_says_what_to_install(monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'actorflow\[otel\]'"):
         runner.start()
     assert not runner.started
+
+
+def test_a_recycled_process_exports_its_spans_before_it_is_killed(ray_session, receiver, tmp_path):
+    # A long batch delay: spans leave an agent's process only when it flushes them.
+    with pytest.MonkeyPatch.context() as mp:
+        otel_variables(receiver, mp)
+        mp.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+        runner = Runner(AgentFlowConfig.model_validate({"orchestration": {"retry_attempts": 0}}))
+        runner.register_agent("s", "agents:blocks_until_killed", max_concurrency=1, timeout_seconds=1.0)
+        runner.start()
+    try:
+        done = runner.dispatch(Event("s", {"sleep": 0, "started": str(tmp_path / "done")}))
+        with pytest.raises(ActorflowError):  # overruns its timeout: the process is recycled
+            runner.dispatch(Event("s", {"sleep": 60, "started": str(tmp_path / "overrun")}))
+        wanted = {done.trace_id}
+
+        def agent_spans(spans):
+            found = [s for s in spans if s.name == "actorflow.agent" and s.attributes["actorflow.agent"] == "s"]
+            return found if {s.trace_id for s in found} >= wanted and len(found) >= 2 else None
+
+        spans = receiver.wait_for(agent_spans, timeout=30)
+        assert [s.attributes["actorflow.status"] for s in spans if s.trace_id == done.trace_id] == ["ok"]
+        assert {s.attributes["actorflow.status"] for s in spans if s.trace_id != done.trace_id} == {"cancelled"}
+    finally:
+        runner.stop(timeout=10)

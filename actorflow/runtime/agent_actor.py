@@ -201,5 +201,9 @@ class AgentActor:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
         finally:
-            if self._tracing is not None:
-                await asyncio.to_thread(self._tracing.flush)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Exports the spans still buffered (before this process is stopped or recycled)."""
+        if self._tracing is not None:
+            await asyncio.to_thread(self._tracing.flush)

@@ -11,7 +11,9 @@ must be recycled (killed and restarted by Ray) for the abandoned work to stop:
   abandoned call holds it, so it is recycled at once; the calls queued behind it are retried
   on the restarted process without using their retry budget. A call abandoned while it still
   waits in the mailbox (an older call of this supervisor is ahead of it) is only cancelled:
-  the process is busy with someone else's call and is left alone;
+  the process is busy with someone else's call and is left alone. Each supervisor knows only
+  its own calls: with `[runtime] supervisors` > 1 a recycle can still end another supervisor's
+  call, which then fails as a restart and is retried under that dispatch's retry policy;
 - with more, other calls may be running there: the replica is *retired* — it takes no new
   calls, the calls already on it finish, then it is recycled.
 """
@@ -130,6 +132,8 @@ class AgentEndpoint:
         self.breaker = breaker
         self._replicas = [_Replica(handle, pid) for handle, pid in zip(actors.handles, actors.pids)]
         self._changed: list[asyncio.Future] = []
+        # Only a one-at-a-time sync handler's recycle depends on which of its calls runs (see module doc).
+        self._ordered = not self.is_async and self.concurrency == 1
 
     # -- for operators -----------------------------------------------------------------------
 
@@ -210,7 +214,8 @@ class AgentEndpoint:
         except Exception as err:  # the message cannot be sent, e.g. a value in the state does not pickle
             return failed("error", f"the message cannot be sent to the agent: {describe_error(err)}")
         timeout = self.config.timeout_seconds
-        replica.sent.append(ref)
+        if self._ordered:
+            replica.sent.append(ref)
         try:
             answer = ref if on_token is None else _streamed(ref, on_token)
             value = await (asyncio.wait_for(answer, timeout) if timeout else answer)
@@ -239,7 +244,8 @@ class AgentEndpoint:
             verdict.value = False
             return failed("error", f"{type(err).__name__}: {_first_line(err)}")
         finally:
-            replica.sent.remove(ref)
+            if self._ordered:
+                replica.sent.remove(ref)
 
         if isinstance(value, Interrupt):  # no verdict: the breaker is not charged
             return Attempt("interrupted", time.perf_counter() - started, interrupt=value)
@@ -318,6 +324,7 @@ class AgentEndpoint:
     async def _restart(self, replica: _Replica, *, kill: bool) -> None:
         try:
             if kill:
+                await _flushed(replica.handle)
                 ray.kill(replica.handle, no_restart=False)
             replica.pid = await _until_ready(replica.handle, replica.pid)
             replica.restarts += 1
@@ -338,6 +345,15 @@ async def _streamed(generator: Any, on_token: Callable[[str], None]) -> Any:
             return item
         on_token(item)
     raise ray.exceptions.RayError("the agent's stream ended without an answer")
+
+
+async def _flushed(actor: Any, within: float = 3.0) -> None:
+    """Let a process about to be recycled export its buffered spans first (bounded, best effort:
+    its event loop is free, the abandoned call runs in a handler thread)."""
+    try:
+        await asyncio.wait_for(actor.flush.remote(), within)
+    except Exception as err:  # a dying or unreachable actor has nothing more to give
+        logger.debug("flushing before a recycle: %s", describe_error(err))
 
 
 async def _until_ready(actor: Any, old_pid: int, within: float = 60.0) -> int:

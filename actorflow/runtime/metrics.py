@@ -131,6 +131,10 @@ class Metrics:
         (self._child(name, labels) if labels else self._prom[name]).set(value)
         self._ray.set(name, value, labels)
 
+    def flush(self) -> None:
+        """Hand what Ray's metrics hold in aggregate to Ray now (before this process ends)."""
+        self._ray.flush()
+
     def _child(self, name: str, labels: dict[str, str]) -> Any:
         """The family's child for these labels (callers pass them in the family's order)."""
         key = (name, *labels.values())
@@ -186,13 +190,13 @@ class _RayExport:
         self._flush_due = False
         counts, self._counts = self._counts, {}
         levels, self._levels = self._levels, {}
-        try:
-            for (name, labels), value in counts.items():
-                self._metrics[name].inc(value, tags=dict(labels))
-            for (name, labels), value in levels.items():
-                self._metrics[name].set(value, tags=dict(labels) or None)
-        except Exception as err:  # metrics must never break a dispatch or the loop
-            logger.warning("recording Ray metrics failed: %s", err)
+        calls = [(self._metrics[name].inc, value, dict(labels)) for (name, labels), value in counts.items()]
+        calls += [(self._metrics[name].set, value, dict(labels) or None) for (name, labels), value in levels.items()]
+        for record, value, tags in calls:
+            try:
+                record(value, tags=tags)
+            except Exception as err:  # metrics must never break a dispatch or the loop; one bad call drops only itself
+                logger.warning("recording Ray metrics failed: %s", err)
 
 
 def _ray_metrics() -> dict[str, Any]:

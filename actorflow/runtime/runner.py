@@ -179,7 +179,7 @@ class Runner:
             self._traced = tracing.requested(self._config.observability.tracing)
             if self._traced:
                 tracing.require_extra()  # a clear ConfigError here, not a failed actor later
-            otel = tracing.otel_env()
+            otel = tracing.otel_env() if self._traced else {}  # off: actors start on Ray's prestarted workers
             self._actor_env = {"runtime_env": {"env_vars": otel}} if otel else {}
             self._connect_ray(log_to_driver)
         except BaseException:
@@ -625,8 +625,8 @@ class Runner:
             pools = list(self._pools.values())
         if ray.is_initialized():  # else ray.wait would start a local Ray just to wait on nothing
             stops = [handle.stop.remote() for actors in pools for handle in actors.handles]
-            if self._traced:  # the supervisors' buffered spans are exported before they are killed
-                stops += [supervisor.flush.remote() for supervisor in self._supervisors]
+            # the supervisors' aggregated Ray metrics (and buffered spans) are handed over before they are killed
+            stops += [supervisor.flush.remote() for supervisor in self._supervisors]
             try:
                 if stops:
                     ray.wait(stops, num_returns=len(stops), timeout=_GRACE_SECONDS)

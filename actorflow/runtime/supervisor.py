@@ -160,7 +160,9 @@ class SupervisorCore:
         return entries
 
     def flush(self) -> None:
-        """Export the spans still buffered (the runner calls it before removing this actor)."""
+        """Hand the aggregated Ray metrics to Ray and export the spans still buffered (the runner
+        calls it before removing this actor)."""
+        self.metrics.flush()
         tracing.flush()
 
     def metrics_text(self) -> str:
