@@ -198,10 +198,11 @@ class Runner:
                 journal.close()
             self._status = "new"
             raise
+        if journal is not None:  # in place before any dispatch can see the runner started
+            self._journaled = JournaledDispatches(self, journal, self._config.runtime.journal_lease_seconds)
         with self._lock:
             self._status = "started"
-        if journal is not None:  # recovers the journal's unfinished dispatches, in the background
-            self._journaled = JournaledDispatches(self, journal, self._config.runtime.journal_lease_seconds)
+        if self._journaled is not None:  # recovers the journal's unfinished dispatches, in the background
             self._journaled.start()
         logger.info("actorflow runner %s started %d agents (%s mode)", self._id, len(self._pools), self.mode)
         return self

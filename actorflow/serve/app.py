@@ -16,6 +16,7 @@ the replica's own limit on dispatches at once (503 Overloaded), and draining on 
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures' annotations.
 import asyncio
+import concurrent.futures
 import math
 import uuid
 from typing import Any
@@ -194,6 +195,9 @@ class ActorflowIngress:
         settings = config.serve
         self._max_body = settings.max_body_bytes
         self._limit = settings.max_ongoing_requests
+        # A resume waits for its whole dispatch in a thread: its own pool, one thread per admitted
+        # request, so resumes never starve the default executor the other routes use.
+        self._resumes = concurrent.futures.ThreadPoolExecutor(self._limit, thread_name_prefix="actorflow-resume")
         api.state.guard = GuardSettings.from_config(settings)
         api.state.circuit_retry_after = max(1, math.ceil(config.orchestration.circuit_breaker.reset_timeout_seconds))
         self._draining = False
@@ -362,7 +366,8 @@ class ActorflowIngress:
         self._enter()
         try:
             data = resume_data(await _read_body(request, self._max_body, empty_ok=True))
-            result = await asyncio.to_thread(self._runner.resume, event_id, data)
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._resumes, self._runner.resume, event_id, data)
         finally:
             self._dispatch_ended()
         return _json(200, result.to_dict())
