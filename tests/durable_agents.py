@@ -88,3 +88,15 @@ def slow_looper(event, state):
     if n >= 4:
         state.set("loop_complete", True)
     return state
+
+
+def bad(event, state):
+    """Logs its run, then fails."""
+    _log(state, "bad")
+    raise ValueError("bad agent")
+
+
+def agent_error(args):
+    """AGENT_ERROR callback: logs `{agent}-error` (recovers nothing)."""
+    if args.state.get("log"):
+        _log(args.state, f"{args.agent_id}-error")

@@ -1,7 +1,8 @@
 """Interrupts (human in the loop): a handler raises `Interrupt`, the dispatch returns interrupted,
 `runner.resume` runs the interrupted agent again with the data and continues the pattern,
-replaying every run that had finished. Without a journal (in the runner's memory) here; with one,
-across a restart, in test_recovery.py. Side effects are counted in a file (durable_agents)."""
+replaying every run that had finished. Without a journal (in the runner's memory) here (a tolerated
+failure also on a journal); with one, across a restart, in test_recovery.py. Side effects are
+counted in a file (durable_agents)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def runner(ray_session):
         "agents": {"s1": {"handler": "durable_agents:s1"}, "gate": {"handler": "durable_agents:gate"}},
     })
     runner = Runner(config(retry_attempts=2, circuit_breaker={"failure_threshold": 1}))
-    for name in ("a", "b", "c", "gate", "looper"):
+    for name in ("a", "b", "c", "gate", "looper", "slow"):
         runner.register_agent(name, getattr(da, name))
     runner.register_agent("sub", sub)
     runner.start()
@@ -115,6 +116,58 @@ def test_nested_flow_interrupt_and_resume(runner, log):
     resumed = runner.resume(event.id, {"approved": True})
     assert resumed.ok and resumed.state.get("trail") == ["a", "s1", "gate", "c"]
     assert da.counts(log) == {"a": 1, "s1": 1, "gate": 2, "c": 1}
+
+
+@pytest.fixture(scope="module", params=["memory", "journal"])
+def failing(request, ray_session, tmp_path_factory):
+    """A runner with a failing agent and an AGENT_ERROR callback that logs; in memory, or on a
+    SQLite journal (the steps go through their JSON form). No retries, no breaker in the way."""
+    journal = f"sqlite:///{tmp_path_factory.mktemp('journal') / 'journal.db'}" if request.param == "journal" else None
+    runner = Runner(config(), journal=journal)
+    for name in ("a", "gate", "bad"):
+        runner.register_agent(name, getattr(da, name))
+    runner.register_callback(Hook.AGENT_ERROR, "log-agent-error", da.agent_error)
+    runner.start()
+    yield runner
+    runner.stop(timeout=5)
+
+
+def test_a_tolerated_failure_is_not_run_again_on_resume(failing, log):
+    """A failure no callback recovered is a finished step: replayed on resume (the same error,
+    no agent call, no AGENT_ERROR), like the branches that succeeded."""
+    event = Event("a", {"log": log})
+    overrides = dict(mode="collaborative", collaborative_agents=["bad", "gate", "a"], failure_threshold=0.5)
+    result = interrupted(failing.dispatch(event, **overrides), "gate")
+    assert da.counts(log) == {"bad": 1, "bad-error": 1, "gate": 1, "a": 1}
+    resumed = failing.resume(event.id, {"approved": True})
+    assert resumed.ok and resumed.failed_agents == ["bad"]
+    assert resumed.state.get_meta("bad_error") == "ValueError: bad agent"
+    assert resumed.state.get("gate") is True and resumed.state.get("a") is True
+    assert da.counts(log) == {"bad": 1, "bad-error": 1, "gate": 2, "a": 1}
+    bad_runs = [run for run in resumed.runs if run.agent == "bad"]
+    assert bad_runs == [run for run in result.runs if run.agent == "bad"] and bad_runs[0].status == "error"
+
+
+def test_an_interrupt_after_a_satisfied_join_is_cancelled(runner, log, tmp_path):
+    """join = "first": slow succeeds after gate interrupted; the join is satisfied, so the
+    dispatch ends ok and gate's run says cancelled (nothing left to resume)."""
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    event = Event("a", {"log": log, "hold": str(hold)})
+    updates = []
+    for update in runner.stream(event, mode="collaborative", collaborative_agents=["gate", "slow"], join="first"):
+        updates.append(update)
+        if update.kind == "agent_finished" and update.agent == "gate":
+            hold.unlink()  # slow answers only after gate's interrupt reached the pattern
+    result = updates[-1].result
+    assert result.ok and not result.interrupted and result.interrupt is None
+    assert result.state.get("slow") is True and result.state.get("gate") is None
+    assert sorted((run.agent, run.status) for run in result.runs) == [("gate", "cancelled"), ("slow", "ok")]
+    assert "join = 'first' was satisfied" in next(run.error for run in result.runs if run.agent == "gate")
+    assert event.id not in runner.pending()
+    with pytest.raises(DispatchNotFoundError):
+        runner.resume(event.id)
+    assert da.counts(log) == {"gate": 1, "slow-start": 1, "slow": 1}
 
 
 def test_stream_ends_with_the_interrupted_result(runner, log):

@@ -23,6 +23,7 @@ from actorflow.exceptions import DispatchError
 
 if TYPE_CHECKING:
     from actorflow.config.schema import OrchestrationConfig
+    from actorflow.interrupts import Interrupt
     from actorflow.mermaid import Diagram
 
 __all__ = ["Invocation", "PatternOutcome", "Pattern", "ModeSpec"]
@@ -53,6 +54,11 @@ class Invocation(Protocol):
 
     def record(self, run: AgentRun) -> None:
         """Record a run the pattern itself decides (e.g. a "skipped" stage)."""
+        ...
+
+    def dismiss(self, interrupt: Interrupt, reason: str) -> None:
+        """Drop an interrupt the pattern does not stop for (a satisfied join): the runs it left
+        "interrupted" are recorded as "cancelled" with `reason`."""
         ...
 
 

@@ -5,7 +5,8 @@ At most `max_concurrency` agents run at once. Each agent contributes what it cha
 `{agent}_error`); more failures than `failure_threshold` tolerates fail the phase, with the
 surviving agents' merged changes as its partial state. An agent that raises `Interrupt` does
 not stop the others: they run to their end (their finished runs are kept as steps, replayed
-on resume), then the phase raises the interrupt (the first in list order).
+on resume), then the phase raises the interrupt (the first in list order) — unless a join
+(first/quorum) was satisfied: then the interrupted agent is cancelled like the join's others.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ async def run_phase(inv: Invocation, state: State, agents: list[str], phase: str
         expected=(AgentFailedError, Interrupt),
         until=None if needed is None else partial(_joined, needed, len(agents)),
     )
+    joined = needed is not None and sum(isinstance(entry, State) for entry in entries) >= needed
     for entry in entries:
-        if isinstance(entry, Interrupt):
+        if isinstance(entry, Interrupt) and not joined:
             raise entry
     contributions, failed = [], []
     for agent, entry in zip(agents, entries):
         if isinstance(entry, State):
             contributions.append(changes(agent, state, entry))
+        elif isinstance(entry, Interrupt):
+            inv.dismiss(entry, f"cancelled: join = {settings.join!r} was satisfied; its interrupt "
+                        f"({entry.reason!r}) was dropped")
         elif entry is NOT_STARTED:
             inv.record(AgentRun(agent, "cancelled", 0.0, f"cancelled: join = {settings.join!r} was satisfied "
                                 "before it started", 1, None, phase))

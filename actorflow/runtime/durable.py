@@ -11,8 +11,10 @@ Who does what (DESIGN "Durable dispatches (journal) and interrupts"):
 
 Everything stored is JSON: the event (`Event.to_dict`), the per-event orchestration (the
 validated `OrchestrationConfig`, or None for the file's), each step's `AgentRun.to_dict()` and
-output `State.to_dict()`, and the result (`DispatchResult.to_dict()` plus `raised`: the error's
-class name and attributes, so that an idempotent re-dispatch raises the same error type).
+output `State.to_dict()` (or `{"failed": ...}`: the type, message, agent and cause of a failure
+no AGENT_ERROR callback recovered), and the result (`DispatchResult.to_dict()` plus `raised`:
+the error's class name and attributes, so that an idempotent re-dispatch raises the same error
+type).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from actorflow import exceptions
 from actorflow.config import OrchestrationConfig
 from actorflow.events import AgentRun, DispatchResult, Event, State
-from actorflow.exceptions import ActorflowError
+from actorflow.exceptions import ActorflowError, AgentFailedError
 from actorflow.runtime.steps import Replay
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JournalKeeper", "event_record", "event_of", "settings_record", "settings_of", "result_record",
-    "outcome_parts", "replay_of", "owner_id", "RESUME_STEP",
+    "outcome_parts", "step_output_record", "replay_of", "owner_id", "RESUME_STEP",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,24 @@ def outcome_parts(record: dict[str, Any]) -> tuple[DispatchResult, BaseException
     return result, error
 
 
+def step_output_record(output: State | AgentFailedError) -> dict[str, Any]:
+    """A step's output as the journal keeps it: the state, or the unrecovered failure."""
+    if isinstance(output, AgentFailedError):
+        failure = {"type": type(output).__name__, "message": str(output), "agent": output.agent, "cause": output.cause}
+        return {"failed": failure}
+    return output.to_dict()
+
+
+def _step_output_of(record: dict[str, Any] | None) -> State | AgentFailedError:
+    failed = (record or {}).get("failed")
+    if failed is None:
+        return State.from_dict(record or {})
+    cls = getattr(exceptions, failed["type"], None)
+    if not (isinstance(cls, type) and issubclass(cls, AgentFailedError)):
+        cls = AgentFailedError
+    return cls(failed["message"], agent=failed.get("agent"), cause=failed.get("cause"))
+
+
 RESUME_STEP = "@resume:"
 """Prefix of the pseudo-step that records a resume's data under the interrupted step's key, so a
 resumed dispatch that crashes is recovered with its data."""
@@ -108,7 +128,7 @@ def replay_of(record: DispatchRecord, data: dict[str, Any] | None = None) -> Rep
         if step.step.startswith(RESUME_STEP):
             resumes[step.step[len(RESUME_STEP):]] = (step.output or {}).get("data") or {}
         else:
-            steps[step.step] = (AgentRun(**step.run), State.from_dict(step.output or {}))
+            steps[step.step] = (AgentRun(**step.run), _step_output_of(step.output))
     interrupted = (record.interrupt or {}).get("step")
     if interrupted is None or interrupted in steps:
         return Replay(steps)

@@ -4,8 +4,10 @@ It holds the event, the deadline and the runs recorded so far, and runs one agen
 pattern: BEFORE_AGENT_RUN callbacks, attempts through the agent's `AgentEndpoint` with the
 retry policy, AFTER_AGENT_RUN callbacks, and AGENT_ERROR callbacks when the run failed for good.
 Every call has a step key; a step the dispatch already finished is replayed, not run again,
-and each finished step is recorded (runtime/steps.py). An `Interrupt` the handler raised is
-recorded as an "interrupted" run and raised to the pattern: not a failure, not retried.
+and each finished step is recorded (runtime/steps.py) — a failure no AGENT_ERROR callback
+recovered too, so that a replay raises it again instead of running the agent. An `Interrupt`
+the handler raised is recorded as an "interrupted" run and raised to the pattern: not a
+failure, not retried.
 
 Hook rule (DESIGN "Hooks"): a callback's failure is never recorded as success. A raising
 BEFORE_AGENT_RUN or AFTER_AGENT_RUN callback fails that agent run (status "error", the message
@@ -28,7 +30,7 @@ from actorflow.interrupts import Interrupt
 from actorflow.runtime.endpoint import AgentEndpoint
 from actorflow.runtime.metrics import Metrics
 from actorflow.runtime.retry import RetryPolicy
-from actorflow.runtime.steps import StepLog
+from actorflow.runtime.steps import StepLog, failure_again
 from actorflow.updates import DispatchUpdate
 
 __all__ = ["DispatchInvocation"]
@@ -112,19 +114,29 @@ class DispatchInvocation:
         count = self._step_counts[triple] = self._step_counts.get(triple, 0) + 1
         return f"{self._step_prefix}{agent}:{phase or ''}:{iteration or ''}:{count}"
 
-    def _replay(self, agent: str, run: AgentRun, output: State) -> State:
-        """A finished step: its original run again, its recorded output (no agent call, no hooks)."""
+    def _replay(self, agent: str, run: AgentRun, output: State | AgentFailedError) -> State:
+        """A finished step: its original run again, its recorded output or failure (no agent
+        call, no hooks)."""
         self.runs.append(run)
         if self.sink is not None:
             self.sink(DispatchUpdate("agent_finished", self.event.id, self._at(), agent, run))
+        if isinstance(output, AgentFailedError):
+            raise failure_again(output)
         return output.clone()
 
-    async def _finished(self, key: str, run: AgentRun, output: State) -> State:
+    async def _finished(self, key: str, run: AgentRun, output: State | AgentFailedError) -> None:
         """Record a finished step; with a journal it is durable before the pattern goes on."""
         self.steps.done[key] = (run, output)
         if self.steps.write is not None:
             await self.steps.write(key, run, output)
-        return output
+
+    def dismiss(self, interrupt: Interrupt, reason: str) -> None:
+        """The interrupted runs of the branch that raised `interrupt` (its own, and its nested
+        flow's agents') become "cancelled" with `reason`."""
+        branch = interrupt.agent.split("/")[0]
+        for index, run in enumerate(self.runs):
+            if run.status == "interrupted" and (run.agent == branch or run.agent.startswith(f"{branch}/")):
+                self.runs[index] = replace(run, status="cancelled", error=reason)
 
     def _interrupted(self, interrupt: Interrupt, run: AgentRun, agent: str, key: str) -> Interrupt:
         self.record(run)
@@ -154,7 +166,7 @@ class DispatchInvocation:
         except Exception as err:
             failure = _hook_failure(agent, Hook.BEFORE_AGENT_RUN, err)
             run = self.record(AgentRun(agent, "error", 0.0, failure.cause, 1, iteration, phase))
-            return await self._finished(key, run, await self._failed(agent, state, failure))
+            return await self._failed(key, run, state, failure)
         state = args.state
 
         async def accept(result: AgentResult) -> State:
@@ -197,23 +209,30 @@ class DispatchInvocation:
                 raise self._interrupted(attempt.interrupt, run, agent, key)
             run = self.record(run)
             if attempt.output is not None:
-                return await self._finished(key, run, attempt.output)
+                await self._finished(key, run, attempt.output)
+                return attempt.output
             retryable = attempt.retryable or self._retry.retries_error(attempt.type_names)
             spent += not attempt.free
             delay = max(self._retry.delay(max(1, spent)), attempt.retry_after or 0.0)
             if not retryable or spent > self._retry.max_retries or time.monotonic() + delay >= self._deadline:
-                return await self._finished(key, run, await self._failed(agent, state, error))
+                return await self._failed(key, run, state, error)
             self._metrics.retry(agent)
             await asyncio.sleep(delay)
 
-    async def _failed(self, agent: str, state: State, failure: AgentFailedError) -> State:
-        """The failure is final unless an AGENT_ERROR callback returns a State (recovery)."""
+    async def _failed(self, key: str, run: AgentRun, state: State, failure: AgentFailedError) -> State:
+        """The failure is final unless an AGENT_ERROR callback returns a State (recovery).
+        Either way the step is finished: a final failure is recorded and raised."""
+        agent = run.agent
         args = CallbackArgs(self.event, state, agent_id=agent, error=failure, mode=self.mode)
         try:
-            if await self._callbacks.fire(Hook.AGENT_ERROR, args):
-                return args.state
+            recovered = await self._callbacks.fire(Hook.AGENT_ERROR, args)
         except Exception as err:
             logger.debug("AGENT_ERROR callback for %s raised %s; the failure stands", agent, describe_error(err))
+            recovered = False
+        if recovered:
+            await self._finished(key, run, args.state)
+            return args.state
+        await self._finished(key, run, failure_again(failure))
         raise failure
 
 

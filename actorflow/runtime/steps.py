@@ -7,11 +7,13 @@ dispatch that runs again from its event reaches the same calls with the same key
 flow's calls carry the flow call's key as a prefix (`"research:::1/analyzer:::1"`).
 
 A `StepLog` holds the finished steps of one dispatch — each step's last `AgentRun` and its output
-state (an ok run, or a failure an AGENT_ERROR callback recovered). A call whose key is in the log
-returns the recorded output without calling the agent, and its original `AgentRun` is recorded
-again (so the result shows every run once, as it ran). With a journal each finished step is also
-written to it (durable before the pattern goes on); without one the log lives in memory only,
-which is all an interrupt needs to be resumed by the same runner.
+state (an ok run, or a failure an AGENT_ERROR callback recovered), or the `AgentFailedError` of a
+failure that no callback recovered (a branch collaborative tolerates must not run again). A call
+whose key is in the log returns the recorded output, or raises the recorded failure again, without
+calling the agent or firing callbacks, and its original `AgentRun` is recorded again (so the
+result shows every run once, as it ran). With a journal each finished step is also written to
+it (durable before the pattern goes on); without one the log lives in memory only, which is all
+an interrupt needs to be resumed by the same runner.
 
 A `Replay` is what a rerun starts from: the steps recorded so far (from the journal after a
 crash, or from memory after an interrupt) and, for `runner.resume`, the interrupted step's key
@@ -25,13 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actorflow.events import AgentRun, State
+from actorflow.exceptions import AgentFailedError
 
-__all__ = ["Step", "Replay", "StepLog", "StepWriter"]
+__all__ = ["Step", "Replay", "StepLog", "StepWriter", "failure_again"]
 
-Step = tuple[AgentRun, State]
-"""A finished step: its last AgentRun and its output state."""
+Step = tuple[AgentRun, State | AgentFailedError]
+"""A finished step: its last AgentRun and its output state, or its unrecovered failure."""
 
-StepWriter = Callable[[str, AgentRun, State], Awaitable[None]]
+StepWriter = Callable[[str, AgentRun, State | AgentFailedError], Awaitable[None]]
 """Writes one finished step durably (the supervisor's journal writer)."""
 
 
@@ -75,4 +78,12 @@ class StepLog:
 
     def snapshot(self) -> dict[str, Step]:
         """A copy of the finished steps that nothing done to the live states reaches."""
-        return {key: (run, state.clone()) for key, (run, state) in self.done.items()}
+        return {
+            key: (run, output.clone() if isinstance(output, State) else output)
+            for key, (run, output) in self.done.items()
+        }
+
+
+def failure_again(failure: AgentFailedError) -> AgentFailedError:
+    """A new failure of the same type, message, agent and cause (no traceback, no result)."""
+    return type(failure)(str(failure), agent=failure.agent, cause=failure.cause)

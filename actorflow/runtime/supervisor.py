@@ -35,7 +35,7 @@ from actorflow.hooks import CallbackArgs, CallbackRegistry, Hook
 from actorflow.interrupts import Interrupt
 from actorflow.patterns import ModeSpec, PatternOutcome, mode_spec
 from actorflow.runtime.breaker import CircuitBreaker
-from actorflow.runtime.durable import result_record
+from actorflow.runtime.durable import result_record, step_output_record
 from actorflow.runtime.endpoint import AgentActors, AgentEndpoint
 from actorflow.runtime.flows import FlowEndpoint, FlowPlan
 from actorflow.runtime.invocation import DispatchInvocation
@@ -306,8 +306,10 @@ class SupervisorCore:
         return await asyncio.get_running_loop().run_in_executor(self._journal_io, fn, *args)
 
     def _step_writer(self, event_id: str):
-        async def write(key: str, run: Any, output: State) -> None:
-            await self._journal_call(self.journal.record_step, event_id, key, run.to_dict(), output.to_dict())
+        async def write(key: str, run: Any, output: Any) -> None:
+            await self._journal_call(
+                self.journal.record_step, event_id, key, run.to_dict(), step_output_record(output)
+            )
 
         return write
 
