@@ -167,7 +167,16 @@ def test_writes_for_an_unknown_dispatch_raise_not_found(journal):
     with pytest.raises(DispatchNotFoundError):
         journal.finish("ghost", {})
     with pytest.raises(DispatchNotFoundError):
+        journal.finish("ghost", {}, if_running=True)
+    with pytest.raises(DispatchNotFoundError):
         journal.interrupt("ghost", {}, {})
+
+
+def test_finish_if_running_never_overwrites_an_end(journal):
+    journal.begin("e1", {}, settings=None, owner="r1", lease_seconds=60)
+    assert journal.finish("e1", {"first": True}, if_running=True)
+    assert not journal.finish("e1", {"second": True}, if_running=True)
+    assert journal.load("e1").result == {"first": True}
 
 
 # -- databases the journal refuses, and leaves as they were -------------------------------------

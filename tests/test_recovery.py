@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from actorflow import (
-    AgentFailedError, AgentFlowConfig, ConfigError, DispatchNotFoundError, DispatchNotResumableError, Event,
-    JournalError, Runner,
+    ActorflowError, AgentFailedError, AgentFlowConfig, ConfigError, DispatchError, DispatchNotFoundError,
+    DispatchNotResumableError, Event, JournalError, Runner,
 )
 from actorflow.journal import open_journal
+from actorflow.runtime.journaled import MAX_RUNS
 
 import durable_agents as da
 
@@ -306,3 +307,102 @@ def test_a_resume_cut_short_by_a_crash_recovers_with_its_data(runners, tmp_path)
     result = two.wait(event.id, timeout=60)
     assert result.ok and result.state.get("trail") == ["a", "gate", "b"]
     assert da.counts(log) == {"a": 1, "gate": 2, "b": 1}
+
+
+def test_a_stream_whose_consumer_goes_away_is_cancelled_for_good(runners, tmp_path):
+    """Breaking out of `stream` (or closing `stream_async`, as an HTTP client hanging up does)
+    mid-agent records the dispatch failed: neither the keeper nor a later dispatch runs it again."""
+    import asyncio
+
+    one, two = runners
+    log, hold = str(tmp_path / "log"), tmp_path / "hold"
+    hold.write_text("")
+    journal = open_journal(one.config.runtime.journal)
+    slow_started = lambda n: lambda: da.counts(log)["slow-start"] == n  # noqa: E731
+    sync, asynchronous = (Event("a", {"log": log, "hold": str(hold)}) for _ in range(2))
+    try:
+        for update in one.stream(sync, sequential_agents=["a", "slow", "b"]):
+            if update.kind == "agent_started" and update.agent == "slow":
+                until(slow_started(1), 60, "the slow run to start")
+                break
+        record = journal.load(sync.id)
+        assert record.status == "finished" and not record.result["ok"]
+
+        async def close_early():
+            updates = one.stream_async(asynchronous, sequential_agents=["a", "slow", "b"])
+            async for update in updates:
+                if update.kind == "agent_started" and update.agent == "slow":
+                    await asyncio.to_thread(until, slow_started(2), 60, "the second slow run to start")
+                    break
+            await updates.aclose()
+
+        asyncio.run(close_early())
+        until(lambda: journal.load(asynchronous.id).status == "finished", 30, "the async stream's cancel to be recorded")
+        for event in (sync, asynchronous):
+            with pytest.raises(DispatchError, match="consumer of its stream went away") as info:
+                two.dispatch(event, sequential_agents=["a", "slow", "b"])
+            assert [run.agent for run in info.value.result.runs] == ["a"] and not info.value.result.ok
+            assert [u.kind for u in one.stream(event)] == ["dispatch_finished"]
+    finally:
+        hold.unlink()
+        journal.close()
+    assert da.counts(log)["a"] == 2 and da.counts(log)["slow-start"] == 2 and da.counts(log)["b"] == 0
+
+
+def test_a_dispatch_that_keeps_failing_in_the_runtime_is_given_up(runners, tmp_path):
+    """The supervisor's journal writes of this event fail (SQLite triggers refuse them), so its
+    dispatch task raises and the dispatch stays running: the keeper reruns it, MAX_RUNS runs in
+    all, then records it failed with the last error."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    one, two = runners
+    log = str(tmp_path / "log")
+    event = Event("a", {"log": log, "approved": True})
+    path = make_url(one.config.runtime.journal).database
+    this, fail = f"NEW.event_id = '{event.id}'", "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    with sqlite3.connect(path) as db:  # the runner's own record of giving up (a DispatchError) passes
+        db.execute(f"CREATE TRIGGER refuse_steps BEFORE INSERT ON actorflow_steps WHEN {this} {fail}")
+        db.execute(f"CREATE TRIGGER refuse_end BEFORE UPDATE ON actorflow_dispatches WHEN {this} AND NEW.status = 'finished'"
+                   f" AND json_extract(NEW.result, '$.raised.type') IS NOT 'DispatchError' {fail}")
+    journal = open_journal(one.config.runtime.journal)
+    try:
+        with pytest.raises(ActorflowError, match="refused by the test"):
+            one.dispatch(event)
+        until(lambda: journal.load(event.id).status == "finished", 60, "the dispatch to be given up")
+    finally:
+        journal.close()
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TRIGGER refuse_steps")
+            db.execute("DROP TRIGGER refuse_end")
+    assert da.counts(log) == {"a": MAX_RUNS}  # its step was never recorded, so each run ran it
+    with pytest.raises(DispatchError, match=f"failed in the runtime {MAX_RUNS} times") as info:
+        two.dispatch(event)
+    assert "refused by the test" in str(info.value) and not info.value.result.ok
+    assert da.counts(log) == {"a": MAX_RUNS}
+
+
+def test_a_relative_sqlite_journal_is_the_same_file_for_every_process(ray_session, tmp_path, monkeypatch):
+    """`sqlite:///relative.db` is resolved against the driver's directory at start: the
+    supervisors (another working directory) and later connections (after a chdir) use that file."""
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(first)
+    runner = Runner(config(sequential_agents=["a"]), journal="sqlite:///relative.db", journal_lease_seconds=2)
+    runner.register_agent("a", da.a)
+    runner.start()
+    try:
+        monkeypatch.chdir(elsewhere)
+        event = Event("a", {"log": str(tmp_path / "log")})
+        assert runner.dispatch(event).ok
+        assert runner.config.runtime.journal == f"sqlite:///{first / 'relative.db'}"
+    finally:
+        runner.stop(timeout=5)
+    journal = open_journal(f"sqlite:///{first / 'relative.db'}")
+    try:
+        assert journal.load(event.id).status == "finished"
+    finally:
+        journal.close()
+    assert not (elsewhere / "relative.db").exists() and da.counts(tmp_path / "log") == {"a": 1}

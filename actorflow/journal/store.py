@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,7 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from actorflow.exceptions import DispatchNotFoundError, JournalError
 from actorflow.journal.schema import db_now, dispatches, prepare, steps
 
-__all__ = ["open_journal", "redact_url", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
+__all__ = ["open_journal", "absolute_url", "redact_url", "Journal", "DispatchRecord", "StepRecord", "DispatchStatus"]
 
 DispatchStatus = Literal["running", "interrupted", "finished"]
 
@@ -183,10 +184,11 @@ class Journal:
                 raise _not_found(event_id) from err
             conn.execute(dispatches.update().where(dispatches.c.event_id == event_id).values(updated_at=db_now()))
 
-    def finish(self, event_id: str, result: dict) -> None:
-        """Mark the dispatch finished with its final `result`, and release its lease."""
+    def finish(self, event_id: str, result: dict, *, if_running: bool = False) -> bool:
+        """Mark the dispatch finished with its final `result`, and release its lease. With
+        `if_running`, only while it is running: False (nothing written) when it is not."""
         values = {"status": "finished", "result": _dump(result, event_id, "result", self.url), "interrupt": None}
-        self._set(event_id, values, "finish")
+        return self._set(event_id, values, "finish", only=("running",) if if_running else None)
 
     def interrupt(self, event_id: str, result: dict, interrupt: dict) -> None:
         """Mark the dispatch interrupted (partial `result`, the `interrupt`), and release its lease."""
@@ -258,15 +260,18 @@ class Journal:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _set(self, event_id: str, values: dict[str, Any], action: str) -> None:
-        update = (
-            dispatches.update()
-            .where(dispatches.c.event_id == event_id)
-            .values(**values, owner=None, lease_until=None, updated_at=db_now())
-        )
+    def _set(self, event_id: str, values: dict[str, Any], action: str, only: tuple[str, ...] | None = None) -> bool:
+        """Update the dispatch (only one with a status in `only`, when given: else False)."""
+        where = [dispatches.c.event_id == event_id]
+        if only is not None:
+            where.append(dispatches.c.status.in_(only))
+        update = dispatches.update().where(*where).values(**values, owner=None, lease_until=None, updated_at=db_now())
         with self._errors(f"{action} {event_id!r}"), self._write() as conn:
-            if conn.execute(update).rowcount != 1:
+            if conn.execute(update).rowcount == 1:
+                return True
+            if only is None or self._load(conn, event_id, with_steps=False) is None:
                 raise _not_found(event_id)
+            return False
 
     def _load(self, conn: Connection, event_id: str, *, with_steps: bool) -> DispatchRecord | None:
         row = conn.execute(select(dispatches).where(dispatches.c.event_id == event_id)).mappings().first()
@@ -299,6 +304,22 @@ class Journal:
             raise JournalError(
                 f"journal {self.url}: cannot {action}: {cause}{end}{_hint(self.url, cause)}", url=self.url
             ) from err
+
+
+def absolute_url(url: str) -> str:
+    """`url` with a relative SQLite path made absolute (against the current directory), so that
+    every process given it (the supervisors, whose working directory may differ) opens the same
+    file. Any other URL, or one that does not parse (`open_journal` says why), is returned as is."""
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):
+        return url
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or path.startswith("file:"):
+        return url
+    if os.path.isabs(path):
+        return url
+    return parsed.set(database=os.path.abspath(path)).render_as_string(hide_password=False)
 
 
 def redact_url(url: str) -> str:

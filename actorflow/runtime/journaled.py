@@ -13,6 +13,13 @@ does (DESIGN "Durable dispatches (journal) and interrupts"):
 - running in another live runner: the caller waits for its result (polling the journal; if
   that runner dies, this one's `JournalKeeper` takes the dispatch over once the lease expires).
 
+A dispatch ends up finished in the journal without a result from its supervisor in two cases,
+failed with a `DispatchError` (recorded, so neither the keeper nor a later dispatch runs it again):
+- its stream's consumer went away (stopped iterating, an HTTP client hung up): it is cancelled;
+- its run failed in the runtime `MAX_RUNS` times (the supervisor's task raised, e.g. its journal
+  writes failed, or the supervisor died): each such failure leaves the dispatch running in the
+  journal, so the keeper reruns it (logged) until then.
+
 Every dispatch this runner has in flight is in `active` (event id → future of its
 `DispatchOutcome`) from before `begin` until it ended, so the keeper never claims it meanwhile.
 """
@@ -28,10 +35,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actorflow.config import OrchestrationConfig
-from actorflow.events import DispatchResult, Event
-from actorflow.exceptions import ActorflowError, DispatchNotFoundError, DispatchNotResumableError, DispatchTimeoutError
+from actorflow.events import DispatchResult, Event, State, describe_error
+from actorflow.exceptions import (
+    ActorflowError, DispatchError, DispatchNotFoundError, DispatchNotResumableError, DispatchTimeoutError,
+)
 from actorflow.runtime.durable import (
-    RESUME_STEP, JournalKeeper, event_of, event_record, outcome_parts, replay_of, settings_of, settings_record,
+    RESUME_STEP, JournalKeeper, event_of, event_record, outcome_parts, replay_of, result_record, settings_of,
+    settings_record,
 )
 from actorflow.runtime.steps import Replay
 from actorflow.runtime.streaming import iterate, iterate_async
@@ -42,11 +52,15 @@ if TYPE_CHECKING:
     from actorflow.journal import DispatchRecord, Journal
     from actorflow.runtime.runner import Runner
 
-__all__ = ["JournaledDispatches", "settle"]
+__all__ = ["JournaledDispatches", "settle", "MAX_RUNS"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = (0.05, 0.5)  # first and longest pause between two looks at another runner's dispatch
+
+MAX_RUNS = 3
+"""Runs of a dispatch that fail in the runtime (not a failed result: its supervisor's task raised)
+before it is recorded as failed instead of being run again."""
 
 
 class JournaledDispatches:
@@ -56,6 +70,7 @@ class JournaledDispatches:
         self.runner = runner
         self.journal = journal
         self.active: dict[str, concurrent.futures.Future[DispatchOutcome]] = {}
+        self._failures: dict[str, tuple[int, str]] = {}  # event id → (runs failed in the runtime, the last error)
         self._lock = threading.Lock()
         self.keeper = JournalKeeper(journal, lease_seconds, self._recover, self.is_active)
 
@@ -111,8 +126,16 @@ class JournaledDispatches:
         self, event: Event, settings: OrchestrationConfig | None, replay: Replay | None,
         future: concurrent.futures.Future, streamed: bool, traceparent: str | None = None,
     ) -> Any:
-        """Send the dispatch to the supervisor; `future` settles when it ends."""
+        """Send the dispatch to the supervisor; `future` settles when it ends. A rerun of one
+        that failed in the runtime `MAX_RUNS` times is recorded failed instead (returns None)."""
         runner = self.runner
+        failed, last = self._failures.get(event.id, (0, ""))
+        if replay is not None and failed >= MAX_RUNS:
+            error = DispatchError(f"dispatch {event.id} failed in the runtime {failed} times and is not run again; "
+                                  f"the last time: {last}")
+            logger.error("%s", error)
+            self._end(event, settings, replay, future, error)
+            return None
         if streamed:
             generator = runner._submit_stream_to(event, settings, traceparent, replay)
             return generator  # settled by stream_ended()
@@ -120,11 +143,17 @@ class JournaledDispatches:
 
         def ended(ray_future: concurrent.futures.Future) -> None:
             runner._done(ref)
-            self._forget(event.id, future)  # the journal has the end now: later callers read it there
             try:
-                settle(future, result=ray_future.result())
+                outcome = ray_future.result()
             except BaseException as err:
-                settle(future, error=err if isinstance(err, ActorflowError) else runner._translate(err, event))
+                error = err if isinstance(err, ActorflowError) else runner._translate(err, event)
+                self._failed(event.id, error)
+                self._forget(event.id, future)
+                settle(future, error=error)
+                return
+            self._failures.pop(event.id, None)
+            self._forget(event.id, future)  # the journal has the end now: later callers read it there
+            settle(future, result=outcome)
 
         ref.future().add_done_callback(ended)
         return None
@@ -142,12 +171,17 @@ class JournaledDispatches:
             result = runner._outcome(future, event, runner._wait_limit(settings)).result  # also of a failed one
             yield DispatchUpdate("dispatch_finished", event.id, result.duration, result=result)
             return
-
-        def ended() -> None:
-            runner._done(generator.completed())
-            self.stream_ended(event.id, future)
-
-        yield from iterate(generator, ended)
+        started, left, error = time.perf_counter(), False, None
+        try:
+            yield from iterate(generator, lambda: runner._done(generator.completed()))
+        except Exception as err:
+            error = err
+            raise
+        except BaseException:  # GeneratorExit (closed early), KeyboardInterrupt: the consumer went away
+            left = True
+            raise
+        finally:
+            self.stream_ended(event, settings, future, time.perf_counter() - started, left, error)
 
     async def stream_async(
         self, event: Event, settings: OrchestrationConfig | None, traceparent: str | None = None
@@ -159,26 +193,79 @@ class JournaledDispatches:
             outcome = await asyncio.to_thread(runner._outcome, future, event, runner._wait_limit(settings))
             yield DispatchUpdate("dispatch_finished", event.id, outcome.result.duration, result=outcome.result)
             return
-
-        def ended() -> None:
-            runner._done(generator.completed())
-            threading.Thread(target=self.stream_ended, args=(event.id, future), daemon=True).start()
-
-        async for update in iterate_async(generator, ended):
-            yield update
-
-    def stream_ended(self, event_id: str, future: concurrent.futures.Future) -> None:
-        """A streamed dispatch's generator ended: settle its joiners from the journal. (A stream
-        whose consumer went away leaves the dispatch running: the keeper finishes it.)"""
-        self._forget(event_id, future)
+        started, left, error = time.perf_counter(), False, None
+        updates = iterate_async(generator, lambda: runner._done(generator.completed()))
         try:
-            record = self.journal.load(event_id)
+            async for update in updates:
+                yield update
+        except Exception as err:
+            error = err
+            raise
+        except BaseException:  # GeneratorExit (closed early), CancelledError: the consumer went away
+            left = True
+            raise
+        finally:
+            await updates.aclose()  # cancels the supervisor's generator now, not when collected
+            args = (event, settings, future, time.perf_counter() - started, left, error)
+            threading.Thread(target=self.stream_ended, args=args, daemon=True).start()  # journal I/O
+
+    def stream_ended(
+        self, event: Event, settings: OrchestrationConfig | None, future: concurrent.futures.Future,
+        duration: float, left: bool, error: BaseException | None,
+    ) -> None:
+        """A streamed dispatch's generator ended: settle its joiners from the journal. One still
+        running there is cancelled for good when the consumer `left` (recorded failed, never run
+        again), else its run failed in the runtime (`error`): the keeper reruns it."""
+        try:
+            record = self.journal.load(event.id)
+            if record is not None and record.status == "running" and left:
+                cancelled = DispatchError(f"dispatch {event.id} was cancelled: the consumer of its stream went away")
+                self._end(event, settings, replay_of(record), future, cancelled, duration)
+                return
             if record is not None and record.status != "running":
+                self._failures.pop(event.id, None)
+                self._forget(event.id, future)
                 settle(future, result=_recorded(record))
-            else:
-                settle(future, error=ActorflowError(f"the streamed dispatch of {event_id} was cancelled"))
+                return
+            if error is not None:
+                self._failed(event.id, error)
+            self._forget(event.id, future)
+            settle(future, error=error or ActorflowError(f"the streamed dispatch of {event.id} was cancelled"))
         except BaseException as err:
+            self._forget(event.id, future)
             settle(future, error=err)
+
+    def _failed(self, event_id: str, error: BaseException) -> None:
+        """A run of the dispatch failed in the runtime and left it running in the journal: count
+        it (`_run` records it failed at the `MAX_RUNS`th); the keeper reruns it meanwhile."""
+        with self._lock:
+            failed = self._failures.get(event_id, (0, ""))[0] + 1
+            self._failures[event_id] = (failed, describe_error(error))
+        logger.warning("dispatch %s failed in the runtime (%d of at most %d runs)%s: %s", event_id, failed, MAX_RUNS,
+                       "; the journal keeper runs it again" if failed < MAX_RUNS else "", describe_error(error))
+
+    def _end(
+        self, event: Event, settings: OrchestrationConfig | None, replay: Replay,
+        future: concurrent.futures.Future, error: DispatchError, duration: float = 0.0,
+    ) -> None:
+        """Record the dispatch finished, failed with `error` (with its recorded runs and the
+        event's state), unless it ended meanwhile; settle `future` with what the journal holds."""
+        result = DispatchResult(
+            state=State(dict(event.data), dict(event.metadata)),
+            mode=(settings or self.runner.config.orchestration).mode, event_id=event.id,
+            session_id=event.session_id, duration=duration, runs=[run for run, _ in replay.steps.values()],
+            ok=False, error=describe_error(error),
+        )
+        error.result = result
+        try:
+            if self.journal.finish(event.id, result_record(result, error), if_running=True):
+                outcome = DispatchOutcome(result, error)
+            else:  # it ended meanwhile
+                outcome = _recorded(self.journal.load(event.id))
+        finally:  # recorded or not, the keeper may take it now (and retries a give-up that failed)
+            self._forget(event.id, future)
+        self._failures.pop(event.id, None)
+        settle(future, result=outcome)
 
     def _forget(self, event_id: str, future: concurrent.futures.Future) -> None:
         with self._lock:

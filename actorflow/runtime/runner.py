@@ -208,12 +208,17 @@ class Runner:
         return self
 
     def _open_journal(self) -> Any:
+        """The journal, or None. A relative SQLite path is made absolute here first (against
+        this process's current directory), so the supervisors open the same file."""
         url = self._config.runtime.journal
         if not url:
             return None
-        from actorflow.journal import open_journal
+        from actorflow.journal import absolute_url, open_journal
 
-        return open_journal(url)
+        if (absolute := absolute_url(url)) != url:
+            with self._lock:
+                self._config = self._config.with_runtime_options(journal=absolute)
+        return open_journal(absolute)
 
     @property
     def supervisor_pid(self) -> int | None:
