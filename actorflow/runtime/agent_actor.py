@@ -203,7 +203,8 @@ class AgentActor:
         finally:
             await self.flush()
 
-    async def flush(self) -> None:
-        """Exports the spans still buffered (before this process is stopped or recycled)."""
+    async def flush(self) -> int:
+        """Exports the spans still buffered (before this process is stopped or recycled); its pid."""
         if self._tracing is not None:
             await asyncio.to_thread(self._tracing.flush)
+        return os.getpid()

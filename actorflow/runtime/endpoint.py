@@ -62,6 +62,8 @@ class AgentActors:
     streams_tokens: bool = False
     """True for handlers that stream text (LLM agents): a streamed dispatch calls them through
     the actor's `handle_stream`; every other call takes the plain `handle`."""
+    traced: bool = False
+    """Tracing is on: a process is asked to export its buffered spans before it is recycled."""
 
 
 @dataclass(slots=True)
@@ -129,6 +131,7 @@ class AgentEndpoint:
         self.is_async = actors.is_async
         self.concurrency = actors.concurrency
         self.streams_tokens = actors.streams_tokens
+        self.traced = actors.traced
         self.breaker = breaker
         self._replicas = [_Replica(handle, pid) for handle, pid in zip(actors.handles, actors.pids)]
         self._changed: list[asyncio.Future] = []
@@ -324,7 +327,8 @@ class AgentEndpoint:
     async def _restart(self, replica: _Replica, *, kill: bool) -> None:
         try:
             if kill:
-                await _flushed(replica.handle)
+                if self.traced:  # its spans first; and the pid it answers from is the one to replace
+                    replica.pid = await _flushed(replica.handle) or replica.pid
                 ray.kill(replica.handle, no_restart=False)
             replica.pid = await _until_ready(replica.handle, replica.pid)
             replica.restarts += 1
@@ -347,13 +351,14 @@ async def _streamed(generator: Any, on_token: Callable[[str], None]) -> Any:
     raise ray.exceptions.RayError("the agent's stream ended without an answer")
 
 
-async def _flushed(actor: Any, within: float = 3.0) -> None:
+async def _flushed(actor: Any, within: float = 3.0) -> int | None:
     """Let a process about to be recycled export its buffered spans first (bounded, best effort:
-    its event loop is free, the abandoned call runs in a handler thread)."""
+    its event loop is free, the abandoned call runs in a handler thread); the pid that flushed."""
     try:
-        await asyncio.wait_for(actor.flush.remote(), within)
+        return await asyncio.wait_for(actor.flush.remote(), within)
     except Exception as err:  # a dying or unreachable actor has nothing more to give
         logger.debug("flushing before a recycle: %s", describe_error(err))
+        return None
 
 
 async def _until_ready(actor: Any, old_pid: int, within: float = 60.0) -> int:

@@ -275,7 +275,7 @@ class Runner:
                 created[name] = AgentActors(
                     name, config, handles, pids, is_async_handler(handlers[name]),
                     agent_concurrency(config.max_concurrency, handlers[name]),
-                    streams_tokens=getattr(handlers[name], "streams_tokens", False),
+                    streams_tokens=getattr(handlers[name], "streams_tokens", False), traced=self._traced,
                 )
         except (RayError, GetTimeoutError) as err:
             for handles in launched.values():
